@@ -1,0 +1,1 @@
+"""Masklab core: data model, formats, anchors, models and training. Never imports Qt."""

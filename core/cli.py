@@ -1,0 +1,135 @@
+"""Argument parsing for main.py. Each command's work lives in its own module, imported lazily."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+COMMANDS = ("gui", "doctor", "demo", "import", "export", "stats", "anchors", "train", "evaluate", "predict")
+
+# command -> "module:function"; each function takes the parsed args and returns an exit code
+HANDLERS = {
+    "gui": "gui.app:run_from_args",
+    "demo": "core.demo:run_demo_command",
+    "import": "core.formats.commands:run_import",
+    "export": "core.formats.commands:run_export",
+    "stats": "core.anchors.commands:run_stats",
+    "anchors": "core.anchors.commands:run_anchors",
+    "train": "core.training.commands:run_train",
+    "evaluate": "core.training.commands:run_evaluate",
+    "predict": "core.training.commands:run_predict",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="Masklab: polygons, anchors, Mask R-CNN training and review.")
+    sub = p.add_subparsers(dest="command")
+
+    g = sub.add_parser("gui", help="open the annotation window (the default)")
+    g.add_argument("project", nargs="?", help="project folder (default: the demo project)")
+
+    sub.add_parser("doctor", help="versions, compiled ops, training device, weights location")
+
+    d = sub.add_parser("demo", help="generate the demo project")
+    d.add_argument("dir", help="folder to create")
+    d.add_argument("--images", type=int, default=24)
+    d.add_argument("--seed", type=int, default=0)
+
+    i = sub.add_parser("import", help="import COCO, VIA, YOLO-seg or LabelMe data into a project")
+    i.add_argument("src", help="source file or folder")
+    i.add_argument("--format", required=True, choices=["coco", "via", "yolo", "labelme"])
+    i.add_argument("--project", required=True, help="project folder (created if missing)")
+    i.add_argument("--images", help="image folder when it is not beside the source")
+    i.add_argument("--label-key", help="VIA region attribute holding the class")
+    i.add_argument("--default-label", default=None, help="label for regions without a class")
+    i.add_argument("--names", help="YOLO class-names file, line n is class n-1")
+    i.add_argument("--link", action="store_true", help="hard-link (or symlink) images instead of copying")
+    i.add_argument("--overwrite", action="store_true", help="replace existing annotations instead of skipping them")
+
+    e = sub.add_parser("export", help="export a project as COCO or YOLO-seg")
+    e.add_argument("--format", required=True, choices=["coco", "yolo"])
+    e.add_argument("--project", required=True)
+    e.add_argument("--out", required=True)
+
+    s = sub.add_parser("stats", help="box size and aspect-ratio statistics, suggested anchors")
+    s.add_argument("--project", required=True)
+    s.add_argument("--label")
+    s.add_argument("--bins", type=int, default=20)
+    s.add_argument("--k", type=int, default=5, help="k for k-means anchor suggestions")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--plots", help="folder for histogram PNGs")
+
+    a = sub.add_parser("anchors", help="draw the RPN's anchor assignment on one image")
+    a.add_argument("--project", required=True)
+    a.add_argument("--image", required=True, help="image path relative to the project (or its name)")
+    a.add_argument("--config", help="anchor config JSON file, or 'classic' for the single-anchor RPN")
+    a.add_argument("--out", help="PNG to write")
+    a.add_argument("--json", action="store_true")
+
+    t = sub.add_parser("train", help="train a model on a project")
+    t.add_argument("--project", required=True)
+    t.add_argument("--model", default="mininet_r18_fpn")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--batch-size", type=int, default=None)
+    t.add_argument("--lr", type=float, default=None)
+    t.add_argument("--optimizer", choices=["sgd", "adamw"], default=None)
+    t.add_argument("--image-size", type=int, default=None, help="shorter side of the model input")
+    t.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    t.add_argument("--weights", default="default", help="PATH, 'none', 'imagenet' or 'default'")
+    t.add_argument("--out", help="run folder (default: PROJECT/runs/<time>-<model>)")
+    t.add_argument("--resume", action="store_true")
+    t.add_argument("--json-progress", action="store_true")
+    t.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations (smoke runs)")
+    t.add_argument("--workers", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+
+    ev = sub.add_parser("evaluate", help="COCO AP (or RPN recall) of a checkpoint")
+    ev.add_argument("--checkpoint", required=True)
+    ev.add_argument("--project", required=True)
+    ev.add_argument("--split", choices=["train", "val", "test"], default="val")
+    ev.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    ev.add_argument("--json", action="store_true")
+
+    pr = sub.add_parser("predict", help="predict masks and write them beside the annotations")
+    pr.add_argument("--checkpoint", required=True)
+    pr.add_argument("--project", required=True)
+    pr.add_argument("--images", nargs="*")
+    pr.add_argument("--score", type=float, default=0.5)
+    pr.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    pr.add_argument("--overlay", help="folder for PNGs of masks over the photos")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and not argv[0].startswith("-")):
+        argv.insert(0, "gui")
+    args = build_parser().parse_args(argv)
+
+    from core.torch_check import doctor_report, torch_problem
+
+    if args.command == "doctor":
+        report, ok = doctor_report()
+        print(report)
+        return 0 if ok else 1
+    problem = torch_problem()
+    if problem:
+        print(f"masklab: {problem}", file=sys.stderr)
+        return 2
+    module_name, func_name = HANDLERS[args.command].split(":")
+    handler = getattr(importlib.import_module(module_name), func_name)
+    from core.errors import MasklabError
+
+    try:
+        return int(handler(args) or 0)
+    except MasklabError as e:
+        print(f"masklab: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("masklab: interrupted", file=sys.stderr)
+        return 130
+
+
+def default_demo_dir() -> Path:
+    return Path.home() / ".local" / "share" / "masklab" / "demo"

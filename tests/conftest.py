@@ -1,0 +1,43 @@
+"""Shared fixtures: the real data in ../shared/data (skipped with a reason when absent) and a
+small generated demo project."""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+SHARED_DATA = Path(os.environ.get("MASKLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_data(sub: str) -> Path:
+    """Path of a folder of ../shared/data, or skip the test saying why."""
+    path = SHARED_DATA / sub
+    if not path.exists():
+        pytest.skip(f"shared data {path} is absent (tests read real photos from ../shared/data)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory) -> Path:
+    """A small demo project generated once per session; copy it before changing it."""
+    from core.demo import generate_demo
+
+    path = tmp_path_factory.mktemp("demo_template") / "demo"
+    generate_demo(path, n_images=8, seed=0)
+    return path
+
+
+@pytest.fixture
+def demo_project(demo_template, tmp_path) -> Path:
+    """A fresh, writable copy of the demo project for one test."""
+    dst = tmp_path / "demo"
+    shutil.copytree(demo_template, dst)
+    return dst
