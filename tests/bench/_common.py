@@ -1,0 +1,40 @@
+"""Timing helpers shared by the benchmark scripts and the labelme peer.
+
+Standard library only: the labelme peer imports this from its own virtualenv, which has neither
+Masklab nor its dependencies.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int = 1) -> list[float]:
+    """Milliseconds taken by each of `repeats` calls of `fn`, after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1000.0)
+    return samples
+
+
+def summarize(samples_ms: list[float]) -> dict[str, float]:
+    """Median, min, max and count of a list of millisecond timings."""
+    if not samples_ms:
+        raise ValueError("no timing samples to summarize")
+    return {
+        "median_ms": statistics.median(samples_ms),
+        "min_ms": min(samples_ms),
+        "max_ms": max(samples_ms),
+        "n": len(samples_ms),
+    }
+
+
+def fit_scale(image_size: tuple[int, int], viewport: tuple[int, int], margin: float = 2.0) -> float:
+    """The zoom that fits a (width, height) image inside a (width, height) viewport, as labelme's
+    "fit window" computes it (two pixels kept for the scroll area's frame)."""
+    return min((viewport[0] - margin) / image_size[0], (viewport[1] - margin) / image_size[1])
