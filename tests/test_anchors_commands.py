@@ -1,0 +1,127 @@
+"""`main.py stats` and `main.py anchors` end to end, on the demo project and on real photos."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+from core.cli import main
+from tests.conftest import ROOT, shared_data
+
+
+def _run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_anchors_json_and_png_on_the_demo_project(demo_project, tmp_path, capsys):
+    out_png = tmp_path / "overlay.png"
+    code, out, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_000.jpg",
+                          "--out", str(out_png), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    counts = result["counts"]
+    assert set(counts) == {"positive", "negative", "ignore"}
+    assert sum(counts.values()) == result["anchors"] and counts["positive"] > 0
+    assert sum(level["positive"] for level in result["per_level"]) == counts["positive"]
+    assert sum(obj["positive"] for obj in result["per_object"]) == counts["positive"]
+    assert len(result["per_object"]) == len(result["labels"]) > 0
+    assert result["sampled"]["positive"] + result["sampled"]["negative"] <= 256
+    assert result["input_size"] == {"width": 1066, "height": 800}
+    with Image.open(out_png) as img:
+        assert img.size == (640, 480)
+        pixels = np.asarray(img.convert("RGB")).reshape(-1, 3)
+    assert (np.abs(pixels - [255, 220, 0]).sum(axis=1) < 60).any()  # positive anchors drawn in yellow
+
+
+def test_anchors_classic_config_and_text_output(demo_project, capsys):
+    code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_001.jpg",
+                        "--config", "classic", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert len(result["per_level"]) == 1 and result["per_level"][0]["stride"] == [16, 16]
+    code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_001.jpg")
+    assert code == 0 and "positive" in out and "model input 1066x800" in out
+
+
+def test_anchors_config_file_and_errors(demo_project, tmp_path, capsys):
+    config = tmp_path / "anchors.json"
+    config.write_text(json.dumps({"sizes": [[48], [96], [192], [384], [768]], "aspect_ratios": [[0.4, 1.0]],
+                                  "min_size": 480, "max_size": 800}))
+    code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_002.jpg",
+                        "--config", str(config), "--json")
+    assert code == 0 and json.loads(out)["per_level"][0]["sizes"] == [48]
+
+    broken = tmp_path / "broken.json"
+    broken.write_text("{nope")
+    code, _, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_002.jpg",
+                        "--config", str(broken))
+    assert code == 1 and "broken.json" in err and "JSON" in err
+    invalid = tmp_path / "invalid.json"
+    invalid.write_text(json.dumps({"fg_iou_thresh": 0.2, "bg_iou_thresh": 0.5}))
+    code, _, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_002.jpg",
+                        "--config", str(invalid))
+    assert code == 1 and "invalid.json" in err
+    code, _, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "nothere.jpg", "--json")
+    assert code == 1 and "nothere.jpg" in err
+    code, _, err = _run(capsys, "anchors", "--project", str(tmp_path / "missing"), "--image", "a.jpg")
+    assert code == 1 and "missing" in err
+
+
+def test_anchors_on_an_unannotated_image_counts_all_negative(demo_project, capsys):
+    unlabelled = sorted(p.name for p in demo_project.glob("*.jpg") if not p.with_suffix(".json").exists())
+    code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", unlabelled[0], "--json")
+    result = json.loads(out)
+    assert code == 0 and result["counts"]["positive"] == 0 and result["counts"]["negative"] == result["anchors"]
+
+
+def test_stats_json_text_and_plots(demo_project, tmp_path, capsys):
+    plots = tmp_path / "plots"
+    code, out, err = _run(capsys, "stats", "--project", str(demo_project), "--json", "--plots", str(plots), "--k", "3")
+    assert code == 0, err
+    result = json.loads(out)
+    overall = result["overall"]
+    assert overall["objects"] > 0 and sorted(int(b) for b in overall["area"]) == list(range(10, 101, 10))
+    assert overall["area"]["20"]["mode"]["count"] >= 1 and 0 < overall["area"]["20"]["mode"]["share"] <= 1
+    assert {g["label"] for g in result["per_label"]} <= {"car", "sign board"}
+    assert 0 <= overall["anchor_fit"]["share_with_anchor_at_good_iou"] <= 1
+    assert result["receptive_field"]["level_fields"] == [43, 99, 211, 435, 435]
+    pngs = sorted(p.name for p in plots.glob("*.png"))
+    assert "all_area.png" in pngs and "all_aspect_ratio.png" in pngs and "label_car_area.png" in pngs
+    with Image.open(plots / "all_area.png") as img:
+        assert img.size[0] > 300
+
+    code, out, _ = _run(capsys, "stats", "--project", str(demo_project), "--label", "car")
+    assert code == 0 and "label 'car' (selected)" in out and "k-means anchors" in out and "RF" in out
+    code, _, err = _run(capsys, "stats", "--project", str(demo_project), "--label", "boat")
+    assert code == 1 and "boat" in err and "car" in err
+
+
+def test_anchors_on_real_photos(tmp_path, capsys):
+    """On a copy of the LabelMe examples (opening a project writes its project file; the shared
+    data must stay untouched)."""
+    import shutil
+
+    root = shutil.copytree(shared_data("labelme_examples") / "instance_segmentation", tmp_path / "voc")
+    out_png = tmp_path / "real.png"
+    code, out, err = _run(capsys, "anchors", "--project", str(root), "--image", "2011_000003.jpg",
+                          "--out", str(out_png), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["counts"]["positive"] > 0 and "person" in result["labels"]
+    with Image.open(out_png) as img, Image.open(root / "2011_000003.jpg") as photo:
+        assert img.size == photo.size
+
+
+def test_main_py_entry_point(demo_project):
+    """The script itself, once: `main.py anchors --json` prints one JSON object on stdout."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
+    proc = subprocess.run([sys.executable, str(ROOT / "main.py"), "anchors", "--project", str(demo_project),
+                           "--image", "street_000.jpg", "--json"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert set(json.loads(proc.stdout)["counts"]) == {"positive", "negative", "ignore"}
