@@ -64,6 +64,9 @@ class Project:
     # -- opening and saving the project file ---------------------------------------------
     @classmethod
     def open(cls, root: str | Path, create: bool = True) -> "Project":
+        """Open a project folder. With `create`, a missing folder and project file are made;
+        without it, a folder lacking a project file is opened in memory and nothing is written
+        until `save()` is called (read-only commands such as stats never touch a dataset)."""
         root = Path(root).expanduser().resolve()
         if not root.is_dir():
             if not create:
@@ -86,7 +89,8 @@ class Project:
             extra = {k: v for k, v in data.items() if k not in ("labels", "settings")}
             return cls(root, labels, settings, extra)
         project = cls(root, [LabelDef(n, c) for n, c in DEFAULT_LABELS], {}, {"version": 1})
-        project.save()  # a read-only folder records save_error and keeps going in memory
+        if create:  # a read-only folder records save_error and keeps going in memory
+            project.save()
         return project
 
     @property

@@ -161,3 +161,12 @@ def test_demo_project(demo_project):
         for s in a.shapes:
             x1, y1, x2, y2 = s.bbox()
             assert 0 <= x1 < x2 <= a.image_width and 0 <= y1 < y2 <= a.image_height
+
+
+def test_open_without_create_writes_nothing(tmp_path):
+    _img(tmp_path / "a.jpg")
+    p = Project.open(tmp_path, create=False)
+    assert p.label_names() == ["car", "sign board"]
+    assert not (tmp_path / PROJECT_FILE).exists()
+    with pytest.raises(ProjectError, match="not a folder"):
+        Project.open(tmp_path / "missing", create=False)
