@@ -38,3 +38,18 @@ def fit_scale(image_size: tuple[int, int], viewport: tuple[int, int], margin: fl
     """The zoom that fits a (width, height) image inside a (width, height) viewport, as labelme's
     "fit window" computes it (two pixels kept for the scroll area's frame)."""
     return min((viewport[0] - margin) / image_size[0], (viewport[1] - margin) / image_size[1])
+
+
+def wait_responsive(qt_core, app, timeout_s: float = 60.0) -> None:
+    """Return once the event loop has run a zero-delay timer, i.e. the window answers input.
+
+    `qt_core` is the QtCore module of whichever binding the caller uses (PySide6 or PyQt5); both
+    spell these calls the same way.
+    """
+    fired = []
+    qt_core.QTimer.singleShot(0, lambda: fired.append(True))
+    deadline = time.perf_counter() + timeout_s
+    while not fired:
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"the event loop did not run a posted timer within {timeout_s:.0f} s")
+        app.processEvents()

@@ -1,0 +1,1 @@
+"""Dock widgets around the canvas: files, labels, shape properties."""

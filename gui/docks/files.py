@@ -1,0 +1,278 @@
+"""The file list: every image with its state and counts per label, filters, and navigation.
+
+The list comes from one lazy folder walk (`Project.iter_images`); states and counts are filled in
+by a background StateScanner, so a folder of thousands of images opens at once.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QListView, QVBoxLayout, QWidget
+
+from core.annotation import Annotation
+from core.project import Project
+
+from ..style import state_icon
+from ..workers import (STATE_BROKEN, STATE_LABELLED, STATE_NEEDS_WORK, STATE_REVIEWED, STATE_UNKNOWN,
+                       STATE_UNLABELLED, StateScanner, scan_one, state_of)
+
+StateRole = Qt.ItemDataRole.UserRole + 1
+PathRole = Qt.ItemDataRole.UserRole + 2
+STATE_FILTERS = {
+    "All images": None,
+    "Unlabelled": {STATE_UNLABELLED},
+    "Labelled, not reviewed": {STATE_LABELLED},
+    "Needs work": {STATE_NEEDS_WORK},
+    "Reviewed": {STATE_REVIEWED},
+    "Not reviewed": {STATE_UNLABELLED, STATE_LABELLED, STATE_NEEDS_WORK},
+    "Broken": {STATE_BROKEN},
+}
+
+
+class FileListModel(QAbstractListModel):
+    def __init__(self, project: Project, parent: Any = None):
+        super().__init__(parent)
+        self.project = project
+        self.images: list[Path] = project.image_paths()
+        n = len(self.images)
+        self.states = [STATE_UNKNOWN] * n
+        self.counts: list[dict[str, int]] = [{} for _ in range(n)]
+        self.problems = [""] * n
+        self._rows = {p: i for i, p in enumerate(self.images)}
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
+        return 0 if parent.isValid() else len(self.images)
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = index.row()
+        if role == Qt.ItemDataRole.DisplayRole:
+            counts = self.counts[row]
+            text = self.images[row].as_posix()
+            if self.states[row] == STATE_BROKEN:
+                return f"{text}   ⚠ broken"
+            if counts:
+                text += "   " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+            return text
+        if role == Qt.ItemDataRole.DecorationRole:
+            return state_icon(self.states[row])
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"{self.images[row].as_posix()}: {self.states[row]}" + (f"\n{self.problems[row]}" if self.problems[row] else "")
+        if role == StateRole:
+            return self.states[row]
+        if role == PathRole:
+            return self.images[row]
+        return None
+
+    def row_of(self, image: str | Path) -> int:
+        return self._rows.get(Path(image), -1)
+
+    def set_state(self, row: int, state: str, counts: dict[str, int], problem: str = "") -> None:
+        if not 0 <= row < len(self.images):
+            return
+        self.states[row], self.counts[row], self.problems[row] = state, counts, problem
+        idx = self.index(row)
+        self.dataChanged.emit(idx, idx)
+
+    def apply_batch(self, results: list) -> None:
+        for row, state, counts, problem in results:
+            if self.states[row] == STATE_BROKEN and state != STATE_BROKEN and self.problems[row]:
+                continue  # a failure seen when opening the image outranks the header check
+            self.states[row], self.counts[row], self.problems[row] = state, counts, problem
+        if results:
+            rows = [r[0] for r in results]
+            self.dataChanged.emit(self.index(min(rows)), self.index(max(rows)))
+
+    def update_from_annotation(self, image: str | Path, annotation: Annotation) -> None:
+        self.set_state(self.row_of(image), state_of(annotation), annotation.label_counts())
+
+    def ensure_state(self, row: int) -> str:
+        """The row's state, reading it now when the background scan has not reached it yet."""
+        if self.states[row] == STATE_UNKNOWN:
+            self.set_state(row, *scan_one(self.project, self.images[row]))
+        return self.states[row]
+
+
+class FileFilter(QSortFilterProxyModel):
+    def __init__(self, parent: Any = None):
+        super().__init__(parent)
+        self.states: set[str] | None = None
+        self.text = ""
+
+    def set_filter(self, states: set[str] | None, text: str) -> None:
+        self.beginFilterChange()
+        self.states, self.text = states, text.strip().lower()
+        self.refilter()
+
+    def refilter(self) -> None:
+        """Re-evaluate every row (after the states changed), keeping the settings."""
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    def filterAcceptsRow(self, row: int, parent: QModelIndex | QPersistentModelIndex) -> bool:
+        model: FileListModel = self.sourceModel()
+        if self.states is not None and model.states[row] not in self.states:
+            return False
+        if self.text:
+            hay = model.images[row].as_posix().lower()
+            if self.text not in hay and not any(self.text in k.lower() for k in model.counts[row]):
+                return False
+        return True
+
+
+class FilesDock(QDockWidget):
+    imageActivated = Signal(str)  # project-relative path
+    labelsFound = Signal(list)  # label names seen in the files that the project does not list yet
+
+    def __init__(self, project: Project, parent: QWidget | None = None):
+        super().__init__("Images", parent)
+        self.setObjectName("FilesDock")
+        self.model = FileListModel(project, self)
+        self.proxy = FileFilter(self)
+        self.proxy.setSourceModel(self.model)
+        body = QWidget()
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(4, 4, 4, 4)
+        row = QHBoxLayout()
+        self.text_filter = QLineEdit()
+        self.text_filter.setPlaceholderText("Filter by name or label")
+        self.text_filter.setClearButtonEnabled(True)
+        self.state_filter = QComboBox()
+        self.state_filter.addItems(list(STATE_FILTERS))
+        row.addWidget(self.text_filter, 2)
+        row.addWidget(self.state_filter, 1)
+        layout.addLayout(row)
+        self.view = QListView()
+        self.view.setModel(self.proxy)
+        self.view.setUniformItemSizes(True)
+        self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
+        layout.addWidget(self.view)
+        self.summary = QLabel()
+        layout.addWidget(self.summary)
+        self.setWidget(body)
+        self.text_filter.textChanged.connect(self._refilter)
+        self.state_filter.currentTextChanged.connect(self._refilter)
+        self.view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.model.dataChanged.connect(self._update_summary)
+        self.scanner: StateScanner | None = None
+        self._scan_generation = 0
+        self._current: Path | None = None
+        self._update_summary()
+
+    # -- background scan ---------------------------------------------------------------------
+    def start_scan(self) -> None:
+        """Read every image's state in the background; a running scan is replaced (its results
+        still in flight are dropped, as they may predate a project-wide change)."""
+        self.stop_scan()
+        self._scan_generation += 1
+        self.scanner = StateScanner(self.model.project, list(self.model.images), self)
+        self.scanner.batch.connect(lambda results, g=self._scan_generation: self._on_batch(results, g))
+        self.scanner.start(StateScanner.Priority.LowPriority)
+
+    def stop_scan(self) -> None:
+        if self.scanner is not None and self.scanner.isRunning():
+            self.scanner.requestInterruption()
+            self.scanner.wait(5000)
+
+    def scan_done(self) -> bool:
+        return self.scanner is not None and self.scanner.isFinished()
+
+    def _on_batch(self, results: list, generation: int) -> None:
+        if generation != self._scan_generation:
+            return
+        self.model.apply_batch(results)
+        known = set(self.model.project.label_names())
+        new = sorted({label for _, _, counts, _ in results for label in counts} - known)
+        if new:
+            self.labelsFound.emit(new)
+        if self.proxy.states is not None:
+            self.proxy.beginFilterChange()
+            self.proxy.refilter()
+
+    # -- filters and summary -----------------------------------------------------------------
+    def set_filter(self, state_filter: str, text: str = "") -> None:
+        self.state_filter.setCurrentText(state_filter)
+        self.text_filter.setText(text)
+
+    def _refilter(self) -> None:
+        self.proxy.set_filter(STATE_FILTERS[self.state_filter.currentText()], self.text_filter.text())
+        self._select_view_row(self._current)
+        self._update_summary()
+
+    def _update_summary(self, *args: Any) -> None:
+        m = self.model
+        n = len(m.images)
+        done = sum(1 for s in m.states if s in (STATE_LABELLED, STATE_REVIEWED, STATE_NEEDS_WORK))
+        reviewed = m.states.count(STATE_REVIEWED)
+        broken = m.states.count(STATE_BROKEN)
+        text = f"{self.proxy.rowCount()} shown of {n} · {done} labelled · {reviewed} reviewed"
+        if broken:
+            text += f" · {broken} broken"
+        self.summary.setText(text)
+
+    def visible_paths(self) -> list[Path]:
+        return [self.proxy.index(r, 0).data(PathRole) for r in range(self.proxy.rowCount())]
+
+    # -- current image and navigation ------------------------------------------------------
+    def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if current.isValid():
+            path = current.data(PathRole)
+            if path != self._current:
+                self._current = path
+                self.imageActivated.emit(str(path))
+
+    def _select_view_row(self, image: Path | None) -> None:
+        if image is None:
+            return
+        src = self.model.index(self.model.row_of(image))
+        idx = self.proxy.mapFromSource(src)
+        if idx.isValid():
+            self.view.selectionModel().blockSignals(True)
+            self.view.setCurrentIndex(idx)
+            self.view.selectionModel().blockSignals(False)
+            self.view.scrollTo(idx)
+
+    def show_current(self, image: str | Path) -> None:
+        """Highlight the image opened elsewhere (without emitting imageActivated)."""
+        self._current = Path(image)
+        self._select_view_row(self._current)
+
+    def step(self, delta: int) -> bool:
+        """Previous (-1) / next (+1) image in the filtered list."""
+        rows = self.proxy.rowCount()
+        if not rows:
+            return False
+        idx = self.proxy.mapFromSource(self.model.index(self.model.row_of(self._current))) if self._current else QModelIndex()
+        if idx.isValid():
+            target = idx.row() + delta
+        else:  # the current image is filtered out: the first shown one after it
+            cur = self.model.row_of(self._current) if self._current else -1
+            after = [r for r in range(rows) if self.proxy.mapToSource(self.proxy.index(r, 0)).row() > cur]
+            target = after[0] if after and delta > 0 else (after[0] - 1 if after else rows - 1)
+        if not 0 <= target < rows:
+            return False
+        self.view.setCurrentIndex(self.proxy.index(target, 0))
+        return True
+
+    def next_with_state(self, states: set[str]) -> bool:
+        """Open the next image (after the current one, wrapping) whose state is in `states`."""
+        n = len(self.model.images)
+        start = self.model.row_of(self._current) if self._current else -1
+        for k in range(1, n + 1):
+            row = (start + k) % n
+            if self.model.ensure_state(row) in states:
+                if not self.proxy.mapFromSource(self.model.index(row)).isValid():
+                    self.set_filter("All images", "")  # show the image it jumps to
+                self._current = self.model.images[row]
+                self._select_view_row(self._current)
+                self.imageActivated.emit(str(self._current))
+                return True
+        return False
+
+    def mark(self, image: str | Path, state: str, problem: str = "") -> None:
+        row = self.model.row_of(image)
+        if row >= 0:
+            counts = self.model.counts[row] if state != STATE_BROKEN else {}
+            self.model.set_state(row, state, counts, problem)

@@ -1,0 +1,34 @@
+"""Fixtures for the window tests: a main window on a fresh demo project."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """make_window(project_path) -> a shown MainWindow, closed after the test."""
+    from gui.app import create_main_window
+
+    windows = []
+
+    def make(path: Path):
+        window = create_main_window(path)
+        qtbot.addWidget(window)
+        with qtbot.waitActive(window):  # window shortcuts (A, D, 1..9, Ctrl+Z) need an active window
+            window.show()
+            window.activateWindow()
+        window.canvas.setFocus()
+        windows.append(window)
+        return window
+
+    yield make
+    for w in windows:
+        w.files.stop_scan()
+        w.photo.wait()
+
+
+@pytest.fixture
+def window(make_window, demo_project):
+    return make_window(demo_project)

@@ -1,0 +1,77 @@
+"""Starting the window from the command line, and closing it."""
+from __future__ import annotations
+
+import argparse
+
+import pytest
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from core.errors import AnnotationError
+from core.project import Project
+from gui.commands import SetImageFlags
+
+
+@pytest.fixture
+def fake_exec(monkeypatch):
+    """QApplication.exec replaced: records the shown main window and returns at once."""
+    seen = []
+
+    def run(self=None):
+        windows = [w for w in QApplication.topLevelWidgets() if w.isVisible() and hasattr(w, "document")]
+        seen.extend(windows)
+        for w in windows:
+            w.close()
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", run)
+    return seen
+
+
+def test_gui_command_opens_the_project(demo_project, qapp, fake_exec):
+    from core.cli import build_parser
+    from gui.app import run_from_args
+
+    args = build_parser().parse_args(["gui", str(demo_project)])
+    assert run_from_args(args) == 0
+    window = fake_exec[-1]
+    assert window.project.root == demo_project.resolve()
+    assert window.document.image.name == "street_000.jpg"
+
+
+def test_no_project_generates_and_opens_the_demo(tmp_path, qapp, fake_exec, monkeypatch):
+    import core.cli
+    from gui.app import run_from_args
+
+    demo_dir = tmp_path / "share" / "demo"
+    monkeypatch.setattr(core.cli, "default_demo_dir", lambda: demo_dir)
+    import core.demo
+
+    real_generate = core.demo.generate_demo
+    monkeypatch.setattr(core.demo, "generate_demo", lambda path: real_generate(path, n_images=6))  # smaller, faster
+    assert run_from_args(argparse.Namespace(project=None)) == 0
+    assert (demo_dir / "masklab.project.json").exists()
+    assert fake_exec[-1].files.model.rowCount() == 6
+
+
+def test_close_asks_only_when_an_edit_could_not_be_saved(window, qtbot, monkeypatch):
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel)
+    real_save = Project.save_annotation
+    monkeypatch.setattr(Project, "save_annotation", lambda self, image, ann: (_ for _ in ()).throw(
+        AnnotationError(self.annotation_path(image), "cannot save: Read-only file system")))
+    doc = window.document
+    doc.push(SetImageFlags(doc, {"reviewed": True}))
+    assert doc.dirty
+    assert not window.close()  # the user chose Cancel: the window stays, the edit is still there
+    assert len(asked) == 1 and window.isVisible() and doc.annotation.reviewed
+
+    monkeypatch.setattr(Project, "save_annotation", real_save)  # the disk is back
+    assert window.close() and len(asked) == 1  # saved on the way out, nothing asked
+    assert Project.open(window.project.root).load_annotation(doc.image).reviewed
+
+
+def test_close_asks_nothing_when_everything_is_saved(window, monkeypatch):
+    monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("asked although everything was saved"))
+    doc = window.document
+    doc.push(SetImageFlags(doc, {"reviewed": True}))
+    assert not doc.dirty and window.close()
