@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--max-iters", type=int, default=None, help="stop after this many iterations (smoke runs)")
     t.add_argument("--workers", type=int, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--augment", choices=["default", "flip", "none"], default=None)
+    t.add_argument("--schedule", choices=["cosine", "step"], default=None)
+    t.add_argument("--patience", type=int, default=None, help="early stopping: epochs without improvement (0: off)")
 
     ev = sub.add_parser("evaluate", help="COCO AP (or RPN recall) of a checkpoint")
     ev.add_argument("--checkpoint", required=True)
@@ -113,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         report, ok = doctor_report()
         print(report)
         return 0 if ok else 1
-    problem = torch_problem()
+    # the window checks on a thread so that it opens at once; every other command checks here
+    problem = torch_problem() if args.command != "gui" else None
     if problem:
         print(f"masklab: {problem}", file=sys.stderr)
         return 2

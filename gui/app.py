@@ -5,7 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication
+import threading
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.project import Project
 
@@ -26,8 +29,42 @@ def run_from_args(args: argparse.Namespace) -> int:
 
         print(f"masklab: creating the demo project in {project_path}", file=sys.stderr)
         generate_demo(project_path)
+    torch_check = _start_torch_check()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Masklab")
     window = create_main_window(project_path)
     window.show()
+    _report_torch_problem_when_known(window, torch_check)
     return app.exec()
+
+
+def _start_torch_check() -> dict:
+    """Check the torch / torchvision pair on a thread: importing torch takes seconds, and the
+    window can open and annotate meanwhile."""
+    result: dict = {}
+
+    def check() -> None:
+        from core.torch_check import torch_problem
+
+        result["problem"] = torch_problem()
+
+    threading.Thread(target=check, name="torch-check", daemon=True).start()
+    return result
+
+
+def _report_torch_problem_when_known(window: MainWindow, result: dict) -> None:
+    """A broken pair stops the program with the fix, as every command does, after saving."""
+    timer = QTimer(window)
+
+    def poll() -> None:
+        if "problem" not in result:
+            return
+        timer.stop()
+        if result["problem"]:
+            print(f"masklab: {result['problem']}", file=sys.stderr)
+            QMessageBox.critical(window, "Masklab: torch and torchvision do not match", result["problem"])
+            window.close()
+            QApplication.instance().exit(2)
+
+    timer.timeout.connect(poll)
+    timer.start(200)

@@ -70,9 +70,16 @@ class _PhotoJob(QRunnable):
         try:
             image = pil_to_qimage(load_image(self.path))
         except MasklabError as e:
-            self.signals.failed.emit(str(self.path), self.request, str(e))
+            self._emit(self.signals.failed, str(self.path), self.request, str(e))
             return
-        self.signals.loaded.emit(str(self.path), self.request, image)
+        self._emit(self.signals.loaded, str(self.path), self.request, image)
+
+    @staticmethod
+    def _emit(signal, *args) -> None:
+        try:
+            signal.emit(*args)
+        except RuntimeError:  # the canvas was closed while decoding: nobody is left to show it
+            pass
 
 
 class PhotoLoader(QObject):

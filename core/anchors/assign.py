@@ -22,9 +22,8 @@ from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.image_list import ImageList
 from torchvision.ops import box_iou
 
-from .config import AnchorConfig
+from .config import IGNORE, NEGATIVE, POSITIVE, AnchorConfig  # noqa: F401 (re-exported)
 
-POSITIVE, NEGATIVE, IGNORE = 1, 0, -1  # the RPN's label values
 _MAX_OBJECTS = 0xFFFF  # objects per image the sparse matcher packs into 16 bits
 
 

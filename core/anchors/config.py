@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+POSITIVE, NEGATIVE, IGNORE = 1, 0, -1  # the RPN's anchor label values
+
 FPN_SIZES = ((32,), (64,), (128,), (256,), (512,))
 FPN_RATIOS = ((0.5, 1.0, 2.0),) * 5
 
@@ -69,6 +71,11 @@ class AnchorConfig:
             return cls()
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def config_strides(config: AnchorConfig) -> list[int]:
+    """Nominal stride of each anchor level: config.strides, or 4, 8, ... for an FPN."""
+    return list(config.strides) if config.strides is not None else [4 * 2 ** i for i in range(len(config.sizes))]
 
 
 def project_anchor_config(project: Any) -> AnchorConfig:

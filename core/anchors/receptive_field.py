@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import AnchorConfig
+from .config import AnchorConfig, config_strides  # noqa: F401 (re-exported)
 
 _WALKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 _SKIPPED_BRANCHES = ("downsample",)
@@ -104,11 +104,6 @@ def format_table(table: list[LayerField]) -> str:
         lines.append(f"{row.name:<28} {row.kind:<10} {row.kernel:>3} {row.stride:>3} {row.padding:>3} "
                      f"{row.dilation:>3} {row.jump:>7} {row.receptive_field:>6}")
     return "\n".join(lines)
-
-
-def config_strides(config: AnchorConfig) -> list[int]:
-    """Nominal stride of each anchor level: config.strides, or 4, 8, ... for an FPN."""
-    return list(config.strides) if config.strides is not None else [4 * 2 ** i for i in range(len(config.sizes))]
 
 
 def level_for_size(size: float, config: AnchorConfig) -> int:

@@ -7,6 +7,7 @@ setting), newest result wins. Filters only change what the overlay draws, withou
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, Signal
@@ -15,11 +16,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
                                QLabel, QLineEdit, QPushButton, QScrollArea, QSlider, QSpinBox, QTableWidget,
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
-from core.anchors.assign import IGNORE, NEGATIVE, POSITIVE
 from core.anchors.boxes import annotation_boxes
-from core.anchors.config import AnchorConfig, project_anchor_config, set_project_anchor_config
-from core.anchors.preview import AnchorPreview, preview_assignment
-from core.anchors.receptive_field import config_strides
+from core.anchors.config import (IGNORE, NEGATIVE, POSITIVE, AnchorConfig, config_strides, project_anchor_config,
+                                 set_project_anchor_config)
+
+if TYPE_CHECKING:  # torch loads on the first preview, not when the window opens
+    from core.anchors.preview import AnchorPreview
 from core.annotation import Annotation, Shape
 
 from .config_text import fmt_ratio, format_ratios, format_sizes, parse_ratios, parse_sizes, training_problem
@@ -70,6 +72,8 @@ class PreviewResult:
 
 
 def compute_preview(objects: PhotoObjects, config: AnchorConfig) -> PreviewResult:
+    from core.anchors.preview import preview_assignment
+
     return PreviewResult(preview_assignment(objects.image_size, objects.boxes, config), objects)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QTransform
 
-from core.anchors.assign import IGNORE, NEGATIVE, POSITIVE
+from core.anchors.config import IGNORE, NEGATIVE, POSITIVE
 
 from ..style import cosmetic_pen
 from .worker import LatestRunner

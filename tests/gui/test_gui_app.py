@@ -75,3 +75,21 @@ def test_close_asks_nothing_when_everything_is_saved(window, monkeypatch):
     doc = window.document
     doc.push(SetImageFlags(doc, {"reviewed": True}))
     assert not doc.dirty and window.close()
+
+
+def test_gui_start_stops_with_the_fix_when_torch_pair_is_broken(demo_project, monkeypatch, qapp, capsys):
+    """The window opens at once and checks torch on a thread; a broken pair closes it with the fix."""
+    import argparse
+
+    import core.torch_check
+    import gui.app
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(core.torch_check, "torch_problem",
+                        lambda: "torch 2.13.0+cpu and torchvision 0.29.2 do not work together\nReinstall ...")
+    shown = []
+    monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append((title, text)))
+    code = gui.app.run_from_args(argparse.Namespace(project=str(demo_project)))
+    assert code == 2
+    assert shown and "do not match" in shown[0][0] and "Reinstall" in shown[0][1]
+    assert "do not work together" in capsys.readouterr().err
