@@ -87,8 +87,22 @@ def test_gui_start_stops_with_the_fix_when_torch_pair_is_broken(demo_project, mo
 
     monkeypatch.setattr(core.torch_check, "torch_problem",
                         lambda: "torch 2.13.0+cpu and torchvision 0.29.2 do not work together\nReinstall ...")
-    shown = []
+    shown, exits = [], []
     monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append((title, text)))
+    # the real event loop of the test session must not be told to quit: record the exit code and
+    # run events until the window asks for it
+    monkeypatch.setattr(QApplication, "exit", lambda self=None, code=0: exits.append(code))
+
+    def run_until_exit(self=None):
+        import time
+
+        deadline = time.monotonic() + 60
+        while not exits and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        return exits[0] if exits else None
+
+    monkeypatch.setattr(QApplication, "exec", run_until_exit)
     code = gui.app.run_from_args(argparse.Namespace(project=str(demo_project)))
     assert code == 2
     assert shown and "do not match" in shown[0][0] and "Reinstall" in shown[0][1]
