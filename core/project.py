@@ -21,7 +21,19 @@ from .images import image_size, is_image_file
 from .labelme_json import read_annotation, write_annotation
 
 PROJECT_FILE = "masklab.project.json"
-DEFAULT_LABELS = (("car", "#e6194b"), ("sign board", "#3cb44b"))
+RESOURCES = Path(__file__).resolve().parents[1] / "resources"
+
+
+def _default_labels() -> tuple[tuple[str, str], ...]:
+    """The label set of a new project, from resources/default_labels.json."""
+    try:
+        data = json.loads((RESOURCES / "default_labels.json").read_text(encoding="utf-8"))
+        return tuple((str(l["name"]), str(l["color"])) for l in data["labels"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return (("car", "#e6194b"), ("sign board", "#3cb44b"))
+
+
+DEFAULT_LABELS = _default_labels()
 _SKIP_DIRS = {".git", "__pycache__", ".masklab", "runs", "predictions"}
 
 

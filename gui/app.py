@@ -8,9 +8,10 @@ from pathlib import Path
 import threading
 
 from PySide6.QtCore import QTimer
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.project import Project
+from core.project import RESOURCES, Project
 
 from .main_window import MainWindow
 
@@ -32,6 +33,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     torch_check = _start_torch_check()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Masklab")
+    app.setWindowIcon(QIcon(str(RESOURCES / "icons" / "masklab.svg")))
     window = create_main_window(project_path)
     window.show()
     _report_torch_problem_when_known(window, torch_check)
