@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model on a project")
     t.add_argument("--project", required=True)
-    t.add_argument("--model", default="mininet_r18_fpn")
+    t.add_argument("--model", default=None,
+                   help="model name (default: the project's training settings, else mininet_r18_fpn)")
     t.add_argument("--epochs", type=int, default=None)
     t.add_argument("--batch-size", type=int, default=None)
     t.add_argument("--lr", type=float, default=None)

@@ -142,7 +142,6 @@ def main() -> int:
     ap.add_argument("--device", choices=["cpu", "cuda", "both"], default="both")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     devices = [torch.device("cpu")] if args.device in ("cpu", "both") else []
     if args.device in ("cuda", "both") and torch.cuda.is_available():
         devices.append(torch.device("cuda"))
