@@ -32,7 +32,7 @@ def test_anchors_json_and_png_on_the_demo_project(demo_project, tmp_path, capsys
     assert sum(obj["positive"] for obj in result["per_object"]) == counts["positive"]
     assert len(result["per_object"]) == len(result["labels"]) > 0
     assert result["sampled"]["positive"] + result["sampled"]["negative"] <= 256
-    assert result["input_size"] == {"width": 1066, "height": 800}
+    assert result["input_size"] == {"width": 341, "height": 256}  # mininet_r18_fpn, the default model, at 256 px
     with Image.open(out_png) as img:
         assert img.size == (640, 480)
         pixels = np.asarray(img.convert("RGB")).reshape(-1, 3)
@@ -46,7 +46,7 @@ def test_anchors_classic_config_and_text_output(demo_project, capsys):
     result = json.loads(out)
     assert len(result["per_level"]) == 1 and result["per_level"][0]["stride"] == [16, 16]
     code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_001.jpg")
-    assert code == 0 and "positive" in out and "model input 1066x800" in out
+    assert code == 0 and "positive" in out and "model input 341x256" in out
 
 
 def test_anchors_config_file_and_errors(demo_project, tmp_path, capsys):

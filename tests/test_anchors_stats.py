@@ -125,7 +125,7 @@ def test_stats_on_real_annotations(tmp_path):
 
 
 def test_config_from_chosen_anchors_round_trips_through_the_project(demo_project):
-    from core.anchors.config import project_anchor_config, set_project_anchor_config
+    from core.anchors.config import set_project_anchor_config
     from core.anchors.stats import config_from_anchors
 
     chosen = [(100.0, 50.0), (40.0, 80.0), (64.0, 64.0)]
@@ -135,6 +135,6 @@ def test_config_from_chosen_anchors_round_trips_through_the_project(demo_project
     assert single.sizes == ((57, 64, 71),) and single.aspect_ratios == ((0.5, 1.0, 2.0),) and single.strides == (16,)
     project = Project.open(demo_project)
     set_project_anchor_config(project, single)
-    assert project_anchor_config(Project.open(demo_project)) == single
+    assert AnchorConfig.from_dict(Project.open(demo_project).settings["anchors"]) == single
     with pytest.raises(ValueError):
         config_from_anchors([], AnchorConfig())

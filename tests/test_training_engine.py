@@ -117,6 +117,14 @@ def test_cli_train_json_progress_then_evaluate_and_predict(demo_project, tmp_pat
     assert events[-1]["status"] == "finished" and Path(events[-1]["best_checkpoint"]).exists()
     assert (run / "settings.json").exists() and (run / "last.pt").exists()
     assert len((run / "events.jsonl").read_text().splitlines()) == len(events)
+    # the anchors and input size training used are what the anchor preview shows for that model
+    from core.anchors.config import AnchorConfig
+    from core.models.specs import training_anchor_config
+
+    state = load_checkpoint(run / "last.pt")
+    used = AnchorConfig.from_dict(state["anchors"])
+    assert used == training_anchor_config(Project.open(demo_project), "rpn_classic", 160)
+    assert (used.min_size, len(used.sizes)) == (160, 1)
 
     assert cli_main(["evaluate", "--checkpoint", str(run / "best.pt"), "--project", str(demo_project), "--json"]) == 0
     recall = json.loads(capsys.readouterr().out)["recall"]
@@ -278,3 +286,43 @@ def test_rpn_classic_overfits_to_high_recall(tmp_path):
     project.settings["split"]["assign"] = {i: "val" for i in images}
     metrics = evaluate_checkpoint(result.last_checkpoint, project, split="val")
     assert metrics["recall"]["R@100_IoU0.5"] > 0.8, metrics
+
+
+def test_resume_keeps_the_frozen_batchnorm_of_a_pretrained_run(demo_project, tmp_path):
+    """A run that started from weights has FrozenBatchNorm2d; resuming must rebuild it that way
+    (a BatchNorm2d model cannot load it strictly, and would train differently)."""
+    from torchvision.ops.misc import FrozenBatchNorm2d
+
+    from core.models.registry import build_model
+    from core.training.checkpoint import model_from_checkpoint
+
+    weights = tmp_path / "start.pth"
+    torch.save(build_model("mininet_r18_fpn", 3, weights="none", min_size=64, max_size=96).model.state_dict(), weights)
+    project = Project.open(demo_project)
+    cancel = threading.Event()
+    s = TrainSettings(model="mininet_r18_fpn", epochs=2, image_size=64, batch_size=2, weights=str(weights),
+                      evaluate_ap=False)
+
+    def stop_after_first(e):
+        if e["type"] == "iter":
+            cancel.set()
+
+    first = Trainer(project, s, run_dir=tmp_path / "run", on_event=stop_after_first, cancel_event=cancel).run()
+    assert first.status == "cancelled" and load_checkpoint(tmp_path / "run" / "last.pt")["pretrained"] is True
+    s.max_iters = 2
+    resumed = Trainer(project, s, run_dir=tmp_path / "run", resume=True).run()
+    assert resumed.status == "finished"
+    model = model_from_checkpoint(load_checkpoint(resumed.last_checkpoint), path=resumed.last_checkpoint)
+    assert any(isinstance(m, FrozenBatchNorm2d) for m in model.modules())
+
+
+def test_a_label_without_objects_is_warned_about(demo_project, tmp_path):
+    project = Project.open(demo_project)
+    project.ensure_labels({"bus"})
+    seen: list[dict] = []
+    s = TrainSettings(model="rpn_classic", epochs=1, image_size=64, batch_size=2, weights="none",
+                      evaluate_ap=False, max_iters=1)
+    Trainer(project, s, run_dir=tmp_path / "run", on_event=seen.append).run()
+    warnings = [e["message"] for e in seen if e["type"] == "warning"]
+    assert any("'bus'" in w and "never predict" in w for w in warnings), warnings
+    assert not any("'car'" in w for w in warnings)

@@ -14,7 +14,7 @@ from core.images import image_size, load_image
 from core.project import Project
 
 from .boxes import annotation_boxes
-from .config import AnchorConfig, project_anchor_config
+from .config import AnchorConfig
 from .plots import write_histogram_plots
 from .receptive_field import (config_strides, format_table, level_receptive_fields, receptive_field_table,
                               receptive_field_warnings)
@@ -29,11 +29,14 @@ class ConfigError(MasklabError):
 
 
 def load_anchor_config(value: str | None, project: Project) -> AnchorConfig:
-    """None: the project's settings; 'classic': the single-anchor stride-16 RPN; else a JSON file
-    with AnchorConfig fields (the project file's settings['anchors'] format)."""
+    """None: what training the project will use (core.models.specs.training_anchor_config);
+    'classic': the single-anchor stride-16 RPN; else a JSON file with AnchorConfig fields (the
+    project file's settings['anchors'] format)."""
     if value is None:
+        from core.models.specs import training_anchor_config
+
         try:
-            return project_anchor_config(project)
+            return training_anchor_config(project)
         except (TypeError, ValueError) as e:
             raise ConfigError(project.project_file, f"settings['anchors'] is invalid: {e}") from e
     if value == "classic":

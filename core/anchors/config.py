@@ -78,10 +78,6 @@ def config_strides(config: AnchorConfig) -> list[int]:
     return list(config.strides) if config.strides is not None else [4 * 2 ** i for i in range(len(config.sizes))]
 
 
-def project_anchor_config(project: Any) -> AnchorConfig:
-    return AnchorConfig.from_dict(project.settings.get("anchors"))
-
-
 def set_project_anchor_config(project: Any, config: AnchorConfig) -> None:
     project.settings["anchors"] = config.to_dict()
     project.save()

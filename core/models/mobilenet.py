@@ -11,17 +11,12 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from core.anchors.config import AnchorConfig
 from core.models.maskrcnn import assemble_maskrcnn, load_backbone_weights
+from core.models.specs import MOBILENET_STRIDES
 from core.models.weights import WeightsPlan
 
 NAME = "maskrcnn_mobilenet_v3_fpn"
-STRIDES = (16, 16, 32)
+STRIDES = MOBILENET_STRIDES
 TRAINABLE_STAGES = 6  # MobileNetV3-Large's stages, torchvision's unit for trainable layers
-
-
-def mobilenet_anchors(min_size: int = 320, max_size: int = 640) -> AnchorConfig:
-    """torchvision's anchors for this backbone: sizes 32..512 and ratios 0.5 / 1 / 2 on each level."""
-    return AnchorConfig(sizes=((32, 64, 128, 256, 512),) * 3, aspect_ratios=((0.5, 1.0, 2.0),) * 3,
-                        strides=STRIDES, min_size=min_size, max_size=max_size)
 
 
 def build_mobilenet_maskrcnn(num_classes: int, anchors: AnchorConfig, plan: WeightsPlan,

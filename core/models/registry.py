@@ -15,25 +15,10 @@ from torchvision.models.detection import MaskRCNN_ResNet50_FPN_V2_Weights, MaskR
 from torchvision.models.detection._utils import overwrite_eps
 
 from core.anchors.config import AnchorConfig
+from core.models.specs import MODEL_NAMES, ModelSpec, model_spec  # noqa: F401 (the registry's public names)
 from core.models.weights import WeightsPlan, cached_weights_path, load_matching, plan_weights
 
 log = logging.getLogger(__name__)
-
-MODEL_NAMES: tuple[str, ...] = ("maskrcnn_r50_fpn", "maskrcnn_r50_fpn_v2", "mininet_r18_fpn", "rpn_classic",
-                                "maskrcnn_mobilenet_v3_fpn")
-
-
-@dataclass
-class ModelSpec:
-    name: str
-    kind: str                 # "mask" (boxes+labels+scores+masks) or "rpn" (boxes+scores only)
-    description: str
-    default_min_size: int     # shorter side of the model input
-    default_max_size: int
-    default_lr: float         # for default_batch_size images per step
-    default_batch_size: int
-    default_anchors: Callable[[], AnchorConfig]
-
 
 @dataclass
 class BuiltModel:
@@ -44,44 +29,7 @@ class BuiltModel:
     pretrained: bool
 
 
-def _fpn_anchors(min_size: int, max_size: int) -> Callable[[], AnchorConfig]:
-    return lambda: AnchorConfig.fpn_default(min_size=min_size, max_size=max_size)
-
-
-def _classic_anchors() -> AnchorConfig:
-    return AnchorConfig.classic_single(min_size=320, max_size=640)
-
-
-def _mobilenet_anchors() -> AnchorConfig:
-    from core.models.mobilenet import mobilenet_anchors
-
-    return mobilenet_anchors(320, 640)
-
-
-_SPECS = {s.name: s for s in (
-    ModelSpec("maskrcnn_r50_fpn", "mask", "torchvision Mask R-CNN, ResNet-50 FPN; COCO weights when available "
-              "(best accuracy, needs a GPU to train in reasonable time)", 800, 1333, 0.005, 2,
-              _fpn_anchors(800, 1333)),
-    ModelSpec("maskrcnn_r50_fpn_v2", "mask", "torchvision's improved Mask R-CNN v2, ResNet-50 FPN with "
-              "BatchNorm heads; COCO weights when available", 800, 1333, 0.005, 2, _fpn_anchors(800, 1333)),
-    ModelSpec("mininet_r18_fpn", "mask", "small Mask R-CNN, ResNet-18 FPN at 256 px, trainable on a CPU "
-              "(ImageNet backbone when available)", 256, 512, 0.01, 2, _fpn_anchors(256, 512)),
-    ModelSpec("rpn_classic", "rpn", "textbook single-anchor RPN: five 5x5 conv blocks, stride 16, "
-              "boxes and objectness only", 320, 640, 0.01, 4, _classic_anchors),
-    ModelSpec("maskrcnn_mobilenet_v3_fpn", "mask", "Mask R-CNN on a MobileNetV3-Large FPN at 320 px, light "
-              "for CPUs (ImageNet backbone when available)", 320, 640, 0.01, 4, _mobilenet_anchors),
-)}
-assert tuple(_SPECS) == MODEL_NAMES
-
-
-def model_spec(name: str) -> ModelSpec:
-    try:
-        return _SPECS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}") from None
-
-
-def _pretrained_choices(name: str) -> tuple[WeightsEnum | None, WeightsEnum | None]:
+def pretrained_choices(name: str) -> tuple[WeightsEnum | None, WeightsEnum | None]:
     """(COCO detection weights, ImageNet backbone weights) that exist for a model."""
     return {
         "maskrcnn_r50_fpn": (MaskRCNN_ResNet50_FPN_Weights.COCO_V1, ResNet50_Weights.IMAGENET1K_V1),
@@ -153,7 +101,7 @@ def build_model(name: str, num_classes: int, anchors: AnchorConfig | None = None
     config = spec.default_anchors() if anchors is None else anchors
     config = dataclasses.replace(config, min_size=int(min_size or config.min_size),
                                  max_size=int(max_size or config.max_size))
-    coco, imagenet = _pretrained_choices(name)
+    coco, imagenet = pretrained_choices(name)
     plan = plan_weights(weights, coco, imagenet)
     layers = _trainable_layers(name, plan.pretrained, trainable_backbone_layers)
     model = _build_network(name, num_classes, config, plan, layers, loss_mode)

@@ -62,12 +62,13 @@ def model_from_checkpoint(state: dict[str, Any], device: str | torch.device = "c
     from core.models.registry import build_model
 
     built = build_model(state["model_name"], num_classes=len(state["label_names"]) + 1,
-                        anchors=AnchorConfig.from_dict(state.get("anchors")), weights="none",
+                        anchors=AnchorConfig.from_dict(state.get("anchors")),
+                        weights=str(path) if state.get("pretrained") and path is not None else "none",
                         min_size=state.get("min_size"), max_size=state.get("max_size"))
     model = built.model
     result = model.load_state_dict(state["model"], strict=False)
-    # A model trained from pretrained weights has FrozenBatchNorm2d, which has no
-    # num_batches_tracked; rebuilt without weights it has BatchNorm2d. Both infer the same.
+    # Rebuilt from its own file, a model trained from pretrained weights gets FrozenBatchNorm2d
+    # again (no num_batches_tracked); without the file, BatchNorm2d, which infers nearly the same.
     missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
     unexpected = [k for k in result.unexpected_keys if not k.endswith("num_batches_tracked")]
     if missing or unexpected:

@@ -58,7 +58,7 @@ def run_train(args: argparse.Namespace) -> int:
             max_iters=args.max_iters, workers=args.workers, seed=args.seed,
             augment=getattr(args, "augment", None), early_stop_patience=getattr(args, "patience", None),
             schedule=getattr(args, "schedule", None))
-        from core.models.registry import MODEL_NAMES
+        from core.models.specs import MODEL_NAMES
 
         if settings.model not in MODEL_NAMES:
             raise TrainingError(None, f"unknown model {settings.model!r}", hint=f"choose one of {', '.join(MODEL_NAMES)}")

@@ -10,6 +10,7 @@ import math
 import resource
 import threading
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import ConcatDataset, DataLoader, DistributedSampler, RandomSampler
 
-from core.anchors.config import project_anchor_config
+from core.models.specs import training_anchor_config
 from core.atomic import atomic_write_json
 from core.errors import MasklabError
 
@@ -170,7 +171,7 @@ class Trainer:
             shutdown(self.ctx)
 
     def _setup_data(self, device: torch.device) -> None:
-        from core.models.registry import model_spec
+        from core.models.specs import model_spec
 
         p, s = self.project, self.s
         self.spec = model_spec(s.model)
@@ -191,13 +192,13 @@ class Trainer:
             raise TrainingError(p.root, "the train subset has no labelled images",
                                 hint="label more images or reset the split (project settings 'split')")
         self.label_names = labels
-        self.min_size = s.image_size or self.spec.default_min_size
-        self.max_size = s.max_size or max(self.min_size, round(self.spec.default_max_size * self.min_size
-                                                               / self.spec.default_min_size))
+        self.anchors = training_anchor_config(p, s.model, s.image_size, s.max_size)
+        self.min_size, self.max_size = self.anchors.min_size, self.anchors.max_size
         augment = {"default": TrainAugment(), "flip": flip_only(), "none": None}[s.augment]
         self.train_ds = ProjectDataset(p, self.train_images, labels, self.min_size, self.max_size,
                                        transforms=augment, cache=s.cache_images)
         self.val_ds = ProjectDataset(p, self.val_images, labels, self.min_size, self.max_size, cache=s.cache_images)
+        self._warn_about_labels_without_objects()
         objects = sum(len(a.instances()) for a in (p.load_annotation(i) for i in self.train_images) if a)
         if objects == 0:
             raise TrainingError(p.root, "the train images contain no objects (all are negatives)",
@@ -215,26 +216,32 @@ class Trainer:
                                  num_workers=s.workers, persistent_workers=s.workers > 0,
                                  pin_memory=device.type == "cuda")
 
+    def _warn_about_labels_without_objects(self) -> None:
+        counts = Counter(label for i in range(len(self.train_ds)) for label, _ in self.train_ds.annotation(i).instances())
+        empty = [n for n in self.label_names if counts[n] == 0]
+        if empty:
+            self.warn(f"no training objects for {', '.join(repr(n) for n in empty)}: the model will never predict "
+                      f"{'it' if len(empty) == 1 else 'them'}; label some, or remove unused labels from the project")
+
     def _build_model(self, device: torch.device, resume_state: dict[str, Any] | None) -> None:
         from core.anchors.config import AnchorConfig
         from core.models.registry import build_model
 
         s = self.s
         if resume_state is not None:
-            anchors, weights = AnchorConfig.from_dict(resume_state["anchors"]), "none"
+            # the same normalisation as the run had: frozen BatchNorm after pretrained weights
+            anchors = AnchorConfig.from_dict(resume_state["anchors"])
+            weights = str(self.run_dir / LAST) if resume_state.get("pretrained") else "none"
         else:
             weights = s.weights
             if weights.lower() not in ("default", "imagenet", "none") and not Path(weights).expanduser().is_file():
                 raise TrainingError(Path(weights), "the weights file does not exist",
                                     hint="give an existing .pth file, or --weights default / imagenet / none")
-            anchors = None
-            if "anchors" in self.project.settings:
-                stored = project_anchor_config(self.project)
-                if len(stored.sizes) == len(self.spec.default_anchors().sizes):
-                    anchors = stored
-                else:
-                    self.warn(f"the project's anchor settings have {len(stored.sizes)} levels, {s.model} needs "
-                              f"{len(self.spec.default_anchors().sizes)}: using the model's default anchors")
+            anchors = self.anchors
+            stored = self.project.settings.get("anchors")
+            if stored and len(stored.get("sizes", ())) != len(anchors.sizes):
+                self.warn(f"the project's anchor settings have {len(stored['sizes'])} levels, {s.model} needs "
+                          f"{len(anchors.sizes)}: using the model's default anchors")
         built = build_model(s.model, len(self.label_names) + 1, anchors=anchors, weights=weights,
                             min_size=self.min_size, max_size=self.max_size,
                             trainable_backbone_layers=s.trainable_backbone_layers)
@@ -278,7 +285,8 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": epochs_done, "iteration": self.iteration, "split": self.project.settings.get("split"),
-            "settings": asdict(self.s), "weights_source": self.weights_source, "best_metric": self.best_metric,
+            "settings": asdict(self.s), "weights_source": self.weights_source,
+            "pretrained": self.built.pretrained, "best_metric": self.best_metric,
             "best_epoch": self.best_epoch, "stale_epochs": self.stale_epochs, "history": self.history,
         }
 

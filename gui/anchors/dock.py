@@ -17,8 +17,9 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDockWidget, QDoubleSpinBox
                                QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.anchors.boxes import annotation_boxes
-from core.anchors.config import (IGNORE, NEGATIVE, POSITIVE, AnchorConfig, config_strides, project_anchor_config,
+from core.anchors.config import (IGNORE, NEGATIVE, POSITIVE, AnchorConfig, config_strides,
                                  set_project_anchor_config)
+from core.models.specs import training_anchor_config
 
 if TYPE_CHECKING:  # torch loads on the first preview, not when the window opens
     from core.anchors.preview import AnchorPreview
@@ -272,13 +273,19 @@ class AnchorsDock(QDockWidget):
         return not self.isHidden()
 
     def _project_config(self) -> AnchorConfig:
-        """The project's anchor settings; the FPN default (and a notice saying why) when unusable."""
+        """The anchors training will use (the project's settings when they fit its model); the FPN
+        default (and a notice saying why) when unusable."""
         try:
-            return project_anchor_config(self.project)
+            config = training_anchor_config(self.project)
+            stored = self.project.settings.get("anchors")
+            if stored and len(stored.get("sizes", ())) != len(config.sizes):
+                self._set_notice(f"The project's anchor settings have {len(stored['sizes'])} level(s), but its "
+                                 f"training model needs {len(config.sizes)}: showing what training will use.")
+            return config
         except (ValueError, TypeError) as e:
             self._set_notice(f"{self.project.project_file}: the anchor settings are unusable ({e}); "
-                             f"showing the FPN default", error=True)
-            return AnchorConfig()
+                             f"showing the model's default anchors", error=True)
+            return training_anchor_config(self.project, project_anchors=False)
 
     def _set_notice(self, text: str, error: bool = False) -> None:
         self.notice, self.notice_is_error = text, error

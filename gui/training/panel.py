@@ -43,14 +43,14 @@ def format_duration(seconds: float | None) -> str:
 
 def weights_origin(model: str, choice: str) -> str:
     """Where the starting weights of `model` would come from, for the settings form."""
-    from core.models.registry import _pretrained_choices
+    from core.models.registry import pretrained_choices
     from core.models.weights import cached_weights_path
 
     if choice == "none":
         return "random initialisation"
     if choice not in WEIGHT_CHOICES:
         return f"file {choice}" + ("" if Path(choice).is_file() else " (missing!)")
-    coco, imagenet = _pretrained_choices(model)
+    coco, imagenet = pretrained_choices(model)
     steps = ([("COCO", coco)] if choice == "default" and coco is not None else []) + \
         ([("ImageNet backbone", imagenet)] if imagenet is not None else [])
     for name, weights in steps:
@@ -257,7 +257,7 @@ class TrainingPanel(QWidget):
             return
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # the first torch import takes seconds
         try:
-            from core.models.registry import MODEL_NAMES
+            from core.models.specs import MODEL_NAMES
         finally:
             QApplication.restoreOverrideCursor()
         self._models_loaded = True
@@ -267,7 +267,7 @@ class TrainingPanel(QWidget):
         self._on_model_changed(self.model_combo.currentText())
 
     def _on_model_changed(self, model: str) -> None:
-        from core.models.registry import model_spec
+        from core.models.specs import model_spec
         from core.training.trainer import TrainSettings
 
         if not model:
@@ -315,7 +315,22 @@ class TrainingPanel(QWidget):
             resume_dir=resume_dir)
 
     def start(self) -> None:
-        self._launch(self.request())
+        request = self.request()
+        self._remember(request)
+        self._launch(request)
+
+    def _remember(self, request: TrainRequest) -> None:
+        """The project keeps the last settings as its defaults; the anchor preview follows its
+        model and image size (core.models.specs.training_anchor_config)."""
+        chosen = {"model": request.model, "epochs": request.epochs, "batch_size": request.batch_size,
+                  "lr": request.lr, "image_size": request.image_size}
+        training = self.project.settings.setdefault("training", {})
+        for key, value in chosen.items():
+            if value is None:
+                training.pop(key, None)
+            else:
+                training[key] = value
+        self.project.save()
 
     def _emit_resume(self) -> None:
         run = self.runs.selected()

@@ -4,6 +4,7 @@ all checked against core.anchors computed directly."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import threading
 
 import numpy as np
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from core.anchors.assign import IGNORE, NEGATIVE, POSITIVE
 from core.anchors.boxes import annotation_boxes
+from core.models.specs import training_anchor_config
 from core.anchors.config import AnchorConfig
 from core.anchors.preview import preview_assignment
 from core.anchors.stats import collect_objects, dataset_stats
@@ -125,8 +127,9 @@ def test_runner_reports_only_the_newest_request(qtbot):
 # -- the dock ---------------------------------------------------------------------------------------
 def test_dock_follows_keys_clicks_and_a_vertex_drag(qtbot, window, demo_project):
     dock = open_anchor_mode(qtbot, window)
-    config = AnchorConfig()
-    assert dock.config == config  # the demo project has no anchor settings: the FPN default
+    config = training_anchor_config(Project.open(demo_project))
+    assert config.min_size == 256  # no anchor or training settings: mininet_r18_fpn's FPN anchors at 256 px
+    assert dock.config == config
     exp = expected_preview(window, config)
     p = dock.result.preview
     assert p.counts() == exp.counts() and np.array_equal(p.labels, exp.labels)
@@ -202,7 +205,13 @@ def test_dock_follows_keys_clicks_and_a_vertex_drag(qtbot, window, demo_project)
     s = exp.sampled_counts()
     assert dock.layer.counts == {POSITIVE: s["positive"], NEGATIVE: s["negative"]}
     dock.sampled_check.setChecked(False)
-    assert "1 in 6 of" in dock.drawn_label.text()  # 217,000 anchors: an even subset is drawn, and said
+    shown = int((exp.labels != IGNORE).sum())  # about 22,000 anchors at 256 px: all of them drawn
+    assert f"Drawn: {shown:,}" in dock.drawn_label.text() and "1 in" not in dock.drawn_label.text()
+    dock.set_config(replace(dock.config, min_size=800, max_size=1333))
+    wait_preview(qtbot, dock)
+    assert "1 in 6 of" in dock.drawn_label.text()  # 217,000 anchors at 800 px: an even subset, and said
+    dock.set_config(replace(dock.config, min_size=256, max_size=512))
+    wait_preview(qtbot, dock)
     for k, check in enumerate(dock.level_checks):
         check.setChecked(k == 2)
     dock.size_combo.setCurrentText("128 px")
@@ -266,9 +275,9 @@ def test_dock_with_broken_anchor_settings_and_a_failing_save(qtbot, make_window,
     pfile.write_text(json.dumps(data), encoding="utf-8")
     window = make_window(demo_project)
     dock = open_anchor_mode(qtbot, window)
-    assert dock.config == AnchorConfig()
+    assert dock.config == training_anchor_config(Project.open(demo_project), project_anchors=False)
     text = dock.status_label.text()
-    assert str(pfile) in text and "2 levels of sizes but 3 of aspect ratios" in text and "FPN default" in text
+    assert str(pfile) in text and "2 levels of sizes but 3 of aspect ratios" in text and "default anchors" in text
 
     def disk_full(path, data):
         raise OSError(28, "No space left on device")
@@ -295,7 +304,7 @@ def test_statistics_window_plots_and_applies_suggestions(qtbot, window, demo_pro
     window.anchor_stats_action.trigger()
     stats_window = window.anchors_dock.stats_window
     qtbot.waitUntil(lambda: stats_window.result is not None and not stats_window.runner.busy, timeout=TIMEOUT_MS)
-    expected = dataset_stats(collect_objects(Project.open(demo_project)), AnchorConfig(), k=5)
+    expected = dataset_stats(collect_objects(Project.open(demo_project)), training_anchor_config(Project.open(demo_project)), k=5)
     area, ratio = expected.overall.area[20], expected.overall.ratio[20]
     bars = stats_window.area_plot.bars.opts
     assert np.array_equal(bars["height"], area.counts) and np.allclose(bars["x0"], np.log10(area.edges[:-1]))
