@@ -19,7 +19,7 @@ def torch_problem() -> str | None:
     except Exception as e:  # ImportError, or a broken binary raising OSError
         return f"torch cannot be imported: {e}\n{REINSTALL_HINT}"
     try:
-        import torchvision
+        import torchvision  # noqa: F401 (its version is read below, from sys.modules)
         from torchvision.ops import nms
 
         nms(torch.zeros((1, 4)), torch.zeros(1), 0.5)
@@ -52,7 +52,7 @@ def doctor_report() -> tuple[str, bool]:
     except Exception as e:
         lines.append(f"torch         not importable: {e}")
     try:
-        import torchvision
+        import torchvision  # noqa: F401 (its version is read below, from sys.modules)
 
         lines.append(f"torchvision   {torchvision.__version__}")
     except Exception as e:

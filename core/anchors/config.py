@@ -4,7 +4,7 @@ Stored in the project file under settings["anchors"].
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 POSITIVE, NEGATIVE, IGNORE = 1, 0, -1  # the RPN's anchor label values

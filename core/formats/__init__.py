@@ -219,6 +219,21 @@ def find_image(name: str, folders: list[Path]) -> Path | None:
     return None
 
 
+def locate_image(plan: ImportPlan, name: str, folders: list[Path], where: str) -> tuple[Path, tuple[int, int]] | None:
+    """The image file a source names and its oriented (width, height); None with a 'skipped' note
+    when the name is unusable, the file is missing or it is not a readable image."""
+    try:
+        source = find_image(name, folders)
+    except ValueError as e:
+        plan.note("skipped", where, str(e))
+        return None
+    if source is None:
+        plan.note("skipped", where, f"image file not found in {', '.join(map(str, folders))}")
+        return None
+    size = read_size(plan, source, where)
+    return None if size is None else (source, size)
+
+
 def require_source(path: Path, want_dir: bool | None) -> Path:
     """The source as an absolute path; FormatError when missing or of the wrong kind."""
     path = Path(path).expanduser()

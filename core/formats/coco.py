@@ -27,14 +27,13 @@ from ..geometry import encode_labelme_mask, instance_mask, mask_area, mask_box
 from ..images import image_size
 from ..project import Project
 from . import (
+    clean_polygon,
     ImportedImage,
     ImportPlan,
-    clean_polygon,
-    find_image,
     load_json,
+    locate_image,
     next_group_id,
     polygon_shapes,
-    read_size,
     require_source,
     safe_relative,
 )
@@ -111,20 +110,13 @@ def read_coco(src: Path, images_dir: Path | None = None) -> ImportPlan:
         _require_keys(entry, ("id", "file_name"), f"image {i}", path)
         listed_ids.add(entry["id"])
         where = f"image {entry['id']} ({entry['file_name']})"
-        try:
-            dest = safe_relative(str(entry["file_name"]))
-            source = find_image(str(entry["file_name"]), folders)
-        except ValueError as e:
-            plan.note("skipped", where, str(e))
+        found = locate_image(plan, str(entry["file_name"]), folders, where)
+        if found is None:
             continue
-        if source is None:
-            plan.note("skipped", where, f"image file not found in {', '.join(map(str, folders))}")
-            continue
+        source, size = found
+        dest = safe_relative(str(entry["file_name"]))
         if dest in seen:
             plan.note("skipped", where, f"{dest} is listed twice")
-            continue
-        size = read_size(plan, source, where)
-        if size is None:
             continue
         seen.add(dest)
         listed = (entry.get("width"), entry.get("height"))

@@ -24,14 +24,13 @@ from ..errors import FormatError
 from ..project import PROJECT_FILE, iter_images
 from . import (
     DEFAULT_LABEL,
+    clean_polygon,
     ImportedImage,
     ImportPlan,
-    clean_polygon,
-    find_image,
     load_json,
+    locate_image,
     next_group_id,
     polygon_shapes,
-    read_size,
     require_source,
 )
 
@@ -192,19 +191,11 @@ def _read_one(
     for index, rec in enumerate(records):
         filename = str(rec["filename"])
         where = f"{json_name} image {index} ({filename})"
-        try:
-            source = find_image(filename, folders)
-        except ValueError as e:
-            plan.note("skipped", where, str(e))
+        found = locate_image(plan, filename, folders, where)
+        if found is None:
             continue
-        if source is None:
-            plan.note("skipped", where, f"image file not found in {', '.join(map(str, folders))}")
-            continue
-        size = read_size(plan, source, where)
-        if size is None:
-            continue
-        width, height = size
-        # find_image looked below these folders only, so the image is inside one of them
+        source, (width, height) = found
+        # locate_image looked below these folders only, so the image is inside one of them
         dest = PurePosixPath(source.relative_to(images_dir or root).as_posix())
         if dest in seen:
             plan.note("skipped", where, f"{dest} is listed twice; the first record was used")

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 from torch import nn

@@ -158,6 +158,7 @@ class FilesDock(QDockWidget):
         self.model.dataChanged.connect(self._update_summary)
         self.scanner: StateScanner | None = None
         self._scan_generation = 0
+        self._scan_complete = False
         self._current: Path | None = None
         self._update_summary()
 
@@ -169,7 +170,14 @@ class FilesDock(QDockWidget):
         self._scan_generation += 1
         self.scanner = StateScanner(self.model.project, list(self.model.images), self)
         self.scanner.batch.connect(lambda results, g=self._scan_generation: self._on_batch(results, g))
+        self._scan_complete = False
+        # queued after the last batch (same sending thread), so every result is applied by then
+        self.scanner.finished.connect(lambda g=self._scan_generation: self._on_scan_finished(g))
         self.scanner.start(StateScanner.Priority.LowPriority)
+
+    def _on_scan_finished(self, generation: int) -> None:
+        if generation == self._scan_generation:
+            self._scan_complete = True
 
     def stop_scan(self) -> None:
         if self.scanner is not None and self.scanner.isRunning():
@@ -177,7 +185,8 @@ class FilesDock(QDockWidget):
             self.scanner.wait(5000)
 
     def scan_done(self) -> bool:
-        return self.scanner is not None and self.scanner.isFinished()
+        """Every image's state has been read and shown."""
+        return self._scan_complete
 
     def _on_batch(self, results: list, generation: int) -> None:
         if generation != self._scan_generation:
