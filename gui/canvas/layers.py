@@ -123,18 +123,11 @@ class ShapesLayer:
         special = [(i, geoms[i]) for i in indices if i in emphasised]
         width = 1.0 if len(indices) > self.THIN_OUTLINES_ABOVE else OUTLINE_WIDTH
         colors = {label: canvas.color_of(label) for label in {g.shape.label for g in plain} | {g.shape.label for _, g in special}}
+        self._paint_plain_fills(painter, ctx, plain, colors)
         painter.save()
         painter.setTransform(ctx.transform)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.setPen(Qt.PenStyle.NoPen)
-        last = None
-        for g in plain:
-            if g.closed:
-                label = g.shape.label
-                if label != last:
-                    painter.setBrush(_brush(colors[label], FILL_ALPHA))
-                    last = label
-                painter.drawPolygon(g.polygon)
         for _, g in special:
             if g.closed:
                 painter.setBrush(_brush(colors[g.shape.label], FILL_ALPHA_SELECTED))
@@ -153,6 +146,48 @@ class ShapesLayer:
             painter.setPen(_pen(colors[g.shape.label], width + (1.5 if i in selected else 0.5)))
             self._outline(painter, g)
         painter.restore()
+
+    def _paint_plain_fills(self, painter: QPainter, ctx: PaintContext, plain: list[ShapeGeometry],
+                           colors: dict[str, str]) -> None:
+        """Translucent fills, drawn opaque into a buffer that is blended once: Qt's raster engine
+        fills opaque polygons about five times faster than translucent ones. Where shapes
+        overlap, the upper one's colour shows instead of a darker mix."""
+        closed = [g for g in plain if g.closed]
+        if not closed:
+            return
+        area = ctx.transform.mapRect(ctx.visible).toAlignedRect().adjusted(-1, -1, 1, 1) & ctx.canvas.rect()
+        if area.isEmpty():
+            return
+        ratio = painter.device().devicePixelRatioF() or 1.0
+        buffer = self._fill_buffer(ctx.canvas.size(), ratio)
+        p = QPainter(buffer)
+        p.setClipRect(area)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_Source)
+        p.fillRect(area, Qt.GlobalColor.transparent)
+        p.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        p.setTransform(ctx.transform)
+        p.setPen(Qt.PenStyle.NoPen)
+        last = None
+        for g in closed:
+            if g.shape.label != last:
+                last = g.shape.label
+                p.setBrush(_brush(colors[last], 255))
+            p.drawPolygon(g.polygon)
+        p.end()
+        painter.save()
+        painter.setOpacity(FILL_ALPHA / 255)
+        source = QRectF(area.x() * ratio, area.y() * ratio, area.width() * ratio, area.height() * ratio)
+        painter.drawImage(QRectF(area), buffer, source)
+        painter.restore()
+
+    def _fill_buffer(self, size: QSize, ratio: float) -> QImage:
+        pixels = QSize(round(size.width() * ratio), round(size.height() * ratio))
+        buffer = getattr(self, "_buffer", None)
+        if buffer is None or buffer.size() != pixels:
+            buffer = QImage(pixels, QImage.Format.Format_ARGB32_Premultiplied)
+            buffer.setDevicePixelRatio(ratio)
+            self._buffer = buffer
+        return buffer
 
     @staticmethod
     def _outline(painter: QPainter, g: ShapeGeometry) -> None:
