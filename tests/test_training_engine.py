@@ -66,8 +66,6 @@ CASES = {"rpn_classic": (8, 160, 2, None), "mininet_r18_fpn": (6, 128, 2, None),
 @pytest.mark.parametrize("model", MODEL_NAMES)
 @pytest.mark.parametrize("data", ["demo", "vehicles"])
 def test_model_trains_saves_reloads_and_predicts(model, data, demo_project, request, tmp_path):
-    if model.startswith("maskrcnn_r50") and data == "demo":
-        pytest.skip("the ResNet-50 models train on the tiny vehicle crops only, to keep the suite fast")
     root = demo_project if data == "demo" else shutil.copytree(request.getfixturevalue("vehicles_template"),
                                                                tmp_path / "vehicles")
     project = Project.open(root)
