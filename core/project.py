@@ -7,6 +7,7 @@ works and creates it (or keeps it in memory when the folder is read-only).
 from __future__ import annotations
 
 import colorsys
+import copy
 import hashlib
 import json
 import os
@@ -65,6 +66,24 @@ def sidecar_path(image_path: Path) -> Path:
     return image_path.with_suffix(".json")
 
 
+def _merge_labels(before: list[dict], mine: list[dict], theirs: dict[str, str]) -> list[LabelDef]:
+    """Three-way merge by label name: the other side's list in its order, without the labels this
+    side removed, with this side's new labels appended and its colour changes kept."""
+    old = {l["name"]: l["color"] for l in before}
+    now = {l["name"]: l["color"] for l in mine}
+    renamed = {b["name"]: m["name"] for b, m in zip(before, mine)  # same place, new name
+               if b["name"] not in now and m["name"] not in old}
+    merged = []
+    for n, c in theirs.items():
+        if n in renamed:
+            merged.append(LabelDef(renamed[n], now[renamed[n]]))
+        elif not (n in old and n not in now):
+            merged.append(LabelDef(n, now[n] if n in now and now[n] != old.get(n) else c))
+    names = {l.name for l in merged}
+    merged += [LabelDef(n, c) for n, c in now.items() if n not in names and n not in old]
+    return merged
+
+
 class Project:
     def __init__(self, root: Path, labels: list[LabelDef], settings: dict[str, Any], extra: dict[str, Any]):
         self.root = root
@@ -72,6 +91,7 @@ class Project:
         self.settings = settings
         self._extra = extra
         self.save_error: str | None = None
+        self._saved = self._content()  # what this process last read or wrote
 
     # -- opening and saving the project file ---------------------------------------------
     @classmethod
@@ -112,13 +132,50 @@ class Project:
     def is_writable(self) -> bool:
         return os.access(self.root, os.W_OK)
 
+    def _content(self) -> dict[str, Any]:
+        return copy.deepcopy({**self._extra, "labels": [{"name": l.name, "color": l.color} for l in self.labels],
+                              "settings": self.settings})
+
+    def _merge_from_disk(self) -> None:
+        """Another process (a training run, a second window) may have saved the project file since
+        this one read it: take its version of every label list or settings section that this
+        process has not changed itself, so that neither side silently undoes the other."""
+        try:
+            disk = json.loads(self.project_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(disk, dict):
+            return
+        mine, before = self._content(), self._saved
+        try:
+            theirs_labels = {str(l["name"]): str(l.get("color") or label_color(l["name"])) for l in disk["labels"]}
+        except (KeyError, TypeError):
+            theirs_labels = None
+        if theirs_labels is not None:
+            self.labels = _merge_labels(before["labels"], mine["labels"], theirs_labels)
+            if mine["labels"] == before["labels"]:  # nothing pending here: the disk is the new base
+                before["labels"] = self._content()["labels"]
+        theirs = disk.get("settings") if isinstance(disk.get("settings"), dict) else {}
+        for key in set(theirs) | set(before["settings"]):
+            if mine["settings"].get(key) == before["settings"].get(key):  # untouched here
+                if key in theirs:
+                    self.settings[key] = theirs[key]
+                    before["settings"][key] = copy.deepcopy(theirs[key])
+                else:
+                    self.settings.pop(key, None)
+                    before["settings"].pop(key, None)
+
+    def refresh(self) -> None:
+        """Take what other processes saved in the project file, keeping this one's own changes."""
+        self._merge_from_disk()
+
     def save(self) -> bool:
-        data = dict(self._extra)
-        data["labels"] = [{"name": l.name, "color": l.color} for l in self.labels]
-        data["settings"] = self.settings
+        self._merge_from_disk()
+        data = self._content()
         try:
             atomic_write_json(self.project_file, data)
             self.save_error = None
+            self._saved = data
             return True
         except OSError as e:
             self.save_error = f"{self.project_file}: cannot save ({e.strerror or e})"

@@ -170,3 +170,38 @@ def test_open_without_create_writes_nothing(tmp_path):
     assert not (tmp_path / PROJECT_FILE).exists()
     with pytest.raises(ProjectError, match="not a folder"):
         Project.open(tmp_path / "missing", create=False)
+
+
+def test_two_processes_saving_the_project_file_keep_each_others_changes(tmp_path):
+    """A training run writes the split while the window, opened earlier, recolours a label."""
+    window = Project.open(tmp_path)
+    trainer = Project.open(tmp_path)
+    trainer.settings["split"] = {"seed": 0, "assign": {"a.jpg": "val"}}
+    trainer.save()
+    window.labels[0].color = "#123456"
+    window.settings["anchors"] = {"sizes": [[32]], "aspect_ratios": [[1.0]]}
+    window.save()
+    data = json.loads((tmp_path / PROJECT_FILE).read_text())
+    assert data["settings"]["split"] == {"seed": 0, "assign": {"a.jpg": "val"}}  # not undone
+    assert data["settings"]["anchors"]["sizes"] == [[32]] and data["labels"][0]["color"] == "#123456"
+    assert window.settings["split"]["assign"] == {"a.jpg": "val"}  # the window sees it now
+    trainer.ensure_labels({"bus"})  # the trainer's own label change wins for labels it did change
+    assert Project.open(tmp_path).label_names() == ["car", "sign board", "bus"]
+    assert Project.open(tmp_path).labels[0].color == "#123456"
+
+
+def test_refresh_takes_other_processes_changes_and_renames_keep_their_place(tmp_path):
+    window = Project.open(tmp_path)
+    trainer = Project.open(tmp_path)
+    trainer.settings["split"] = {"assign": {"a.jpg": "val"}}
+    trainer.save()
+    window.refresh()
+    assert window.settings["split"] == {"assign": {"a.jpg": "val"}}
+    trainer.settings["split"] = {"assign": {"a.jpg": "train"}}  # a second run redraws it
+    trainer.save()
+    window.labels[0].name = "vehicle"  # the window renames while the trainer adds a label
+    trainer.ensure_labels({"bus"})
+    window.save()
+    reopened = Project.open(tmp_path)
+    assert reopened.label_names() == ["vehicle", "sign board", "bus"]
+    assert reopened.settings["split"] == {"assign": {"a.jpg": "train"}}  # the window's stale copy lost

@@ -14,12 +14,13 @@ from torch.utils.data import DistributedSampler, SequentialSampler
 from core.annotation import Shape
 from core.geometry import instance_mask
 from core.project import Project
-from core.training.dataset import ProjectDataset, annotation_instances, labelled_images, make_target
+from core.training.dataset import ProjectDataset, annotation_instances, make_target
+from core.training.split import labelled_images
 from core.training.evaluate import coco_metrics, detections, ground_truth, proposal_recall
 from core.training.events import JsonLinesSink, to_json
 from core.training.predict import Prediction, predictions_annotation, prediction_path, read_predictions
 from core.training.sampler import GroupedBatchSampler, aspect_groups
-from core.training.split import project_split, reset_split
+from core.training.split import project_split, redraw_split, split_counts
 from core.training.trainer import TrainSettings, lr_factor
 from core.training.transforms import TrainAugment
 
@@ -38,8 +39,11 @@ def test_split_is_stored_and_new_images_go_to_train(demo_project):
         assert again[subset] == first[subset]
     assert set(images[6:]) <= set(again["train"])
     assert project_split(Project.open(demo_project), images=images) == again
-    redrawn = reset_split(reopened, ratios={"train": 0.5, "val": 0.5}, seed=3)
-    assert len(redrawn["val"]) == 4
+    labelled, _ = labelled_images(reopened)
+    redrawn = redraw_split(reopened, val=0.5, seed=3)  # over the labelled images only
+    assert sorted(redrawn["train"] + redrawn["val"]) == sorted(labelled) and len(redrawn["val"]) == 3
+    assert split_counts(Project.open(demo_project), labelled) == {"train": 3, "val": 3, "test": 0}
+    assert split_counts(Project.open(demo_project), images) == {"train": 5, "val": 3, "test": 0}  # new: train
 
 
 def test_dataset_items_masks_boxes_labels_and_negatives(demo_project):

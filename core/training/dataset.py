@@ -95,21 +95,6 @@ def annotation_instances(ann: Annotation, label_index: dict[str, int], height: i
     return Instances(arr, np.asarray(labels, dtype=np.int64), np.asarray(crowd, dtype=bool), dropped)
 
 
-def labelled_images(project: Any, images: list[str] | None = None) -> tuple[list[str], list[str]]:
-    """(images that have a readable sidecar, warnings naming the broken ones)."""
-    wanted = None if images is None else {Path(p).as_posix() for p in images}
-    ok, warnings = [], []
-    for img, ann, err in project.iter_annotations():
-        key = img.as_posix()
-        if wanted is not None and key not in wanted:
-            continue
-        if err is not None:
-            warnings.append(f"skipped: {err}")
-        elif ann is not None:
-            ok.append(key)
-    return ok, warnings
-
-
 def prepare_image(path: str | Path, min_size: int, max_size: int) -> tuple[torch.Tensor, float, tuple[int, int]]:
     """(uint8 CHW image resized as the model would, the scale, the original (height, width))."""
     photo = load_image(path)

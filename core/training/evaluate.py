@@ -188,7 +188,7 @@ def evaluate_checkpoint(checkpoint: str | Path, project: Any, split: str = "val"
     if "split" not in project.settings and state.get("split"):
         project.settings["split"] = state["split"]
     subsets = project_split(project, save=False)
-    from .dataset import labelled_images
+    from .split import labelled_images
 
     images, _ = labelled_images(project, subsets[split])
     if not images:

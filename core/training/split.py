@@ -13,6 +13,21 @@ SUBSETS = ("train", "val", "test")
 DEFAULT_RATIOS = {"train": 0.8, "val": 0.2, "test": 0.0}
 
 
+def labelled_images(project: Any, images: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(images that have a readable sidecar, warnings naming the broken ones)."""
+    wanted = None if images is None else {Path(p).as_posix() for p in images}
+    ok, warnings = [], []
+    for img, ann, err in project.iter_annotations():
+        key = img.as_posix()
+        if wanted is not None and key not in wanted:
+            continue
+        if err is not None:
+            warnings.append(f"skipped: {err}")
+        elif ann is not None:
+            ok.append(key)
+    return ok, warnings
+
+
 def _key(image: str | Path) -> str:
     return Path(image).as_posix()
 
@@ -70,7 +85,22 @@ def project_split(project: Any, images: list[str | Path] | None = None, ratios: 
     return result
 
 
-def reset_split(project: Any, ratios: dict[str, float] | None = None, seed: int = 0) -> dict[str, list[str]]:
-    """Draw a new split on purpose (the only way an existing image changes subset)."""
+def split_counts(project: Any, images: list[str]) -> dict[str, int] | None:
+    """How many of `images` each subset of the stored split holds (None before the first split);
+    images the split does not know yet count as train, where training will put them."""
+    stored = project.settings.get("split")
+    if not isinstance(stored, dict) or not isinstance(stored.get("assign"), dict):
+        return None
+    counts = dict.fromkeys(SUBSETS, 0)
+    for image in images:
+        counts[stored["assign"].get(_key(image), "train")] += 1
+    return counts
+
+
+def redraw_split(project: Any, val: float, test: float = 0.0, seed: int = 0) -> dict[str, list[str]]:
+    """A new split of the labelled images with these val / test shares (the only way an existing
+    image changes subset); images labelled later still go to train."""
+    images, _ = labelled_images(project)
     project.settings.pop("split", None)
-    return project_split(project, ratios=ratios, seed=seed)
+    return project_split(project, images=images, ratios={"train": 1.0 - val - test, "val": val, "test": test},
+                         seed=seed)

@@ -26,13 +26,13 @@ from core.errors import MasklabError
 
 from . import TrainingError
 from .checkpoint import BEST, LAST, link_or_copy, load_checkpoint, save_checkpoint
-from .dataset import ProjectDataset, collate, labelled_images
+from .dataset import ProjectDataset, collate
 from .distributed import (DistContext, any_rank, barrier, broadcast_from_main, init_distributed,
                           reduce_mean, reduce_sum, resolve_device, shutdown)
 from .evaluate import evaluate_model, headline
 from .events import Event, EventLogFile, EventSink, fan_out
 from .sampler import GroupedBatchSampler, aspect_groups
-from .split import project_split
+from .split import labelled_images, project_split
 from .transforms import TrainAugment, flip_only
 
 PROJECT_DEFAULT_KEYS = ("model", "epochs", "batch_size", "lr", "image_size", "optimizer")

@@ -193,9 +193,7 @@ class TrainingPanel(QWidget):
         form.addRow("Image size", self.size_spin)
         form.addRow("Device", self.device_combo)
         form.addRow("Stop after iterations", self.max_iters_spin)
-        split = self.project.settings.get("split") or {}
-        form.addRow("Split", QLabel(f"stored in the project ({len(split.get('val', []))} val images)" if split
-                                    else "made at the first run and stored in the project"))
+        form.addRow("Split", self._split_row())
 
         self.start_button = QPushButton("Train")
         self.cancel_button = QPushButton("Cancel")
@@ -298,6 +296,45 @@ class TrainingPanel(QWidget):
     def weights_choice(self) -> str:
         text = self.weights_combo.currentText()
         return text if text != FILE_CHOICE else "default"
+
+    # -- the train / val / test split -------------------------------------------------------
+    def _split_row(self) -> QWidget:
+        self.val_spin = QSpinBox()
+        self.test_spin = QSpinBox()
+        for spin, value, name in ((self.val_spin, 20, "val"), (self.test_spin, 0, "test")):
+            spin.setRange(0, 50)
+            spin.setValue(value)
+            spin.setSuffix(f" % {name}")
+        self.split_button = QPushButton("New split")
+        self.split_button.setToolTip("Draw a new train / val / test split of the labelled images (seed 0). "
+                                     "The split is kept in the project; images labelled later go to train.")
+        self.split_button.clicked.connect(self.redraw_split)
+        self.split_label = QLabel()
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for w in (self.split_label, self.val_spin, self.test_spin, self.split_button):
+            layout.addWidget(w)
+        self._show_split()
+        return row
+
+    def _show_split(self) -> None:
+        from core.training.split import labelled_images, split_counts
+
+        images, _ = labelled_images(self.project)
+        counts = split_counts(self.project, images)
+        self.split_label.setText("made at the first run" if counts is None else
+                                 f"{counts['train']} train · {counts['val']} val · {counts['test']} test")
+
+    def redraw_split(self) -> None:
+        from core.training.split import redraw_split
+
+        val, test = self.val_spin.value() / 100, self.test_spin.value() / 100
+        if val + test >= 1:
+            self._show_message("Leave some images for training: val + test must stay below 100 %.", error=True)
+            return
+        redraw_split(self.project, val, test)
+        self._show_split()
 
     def _show_weights_origin(self) -> None:
         model = self.model_combo.currentText()
@@ -424,6 +461,8 @@ class TrainingPanel(QWidget):
             self.window.notify(f"Training: {event.get('message')}")
 
     def _on_finished(self, outcome: str, message: str) -> None:
+        self.project.refresh()  # the run stored its split in the project file
+        self._show_split()
         self.flush()
         self._flush_timer.stop()
         self.runs.set_busy_run(None)

@@ -180,3 +180,18 @@ def test_train_arguments_and_run_records(tmp_path):
     assert run.checkpoint_for_review() is None
     (run_dir / "last.pt").write_bytes(b"x")
     assert run.checkpoint_for_review() == run_dir / "last.pt"
+
+
+def test_split_row_draws_a_new_split_of_the_labelled_images(qtbot, window, demo_project):
+    panel = _panel(window, epochs=1, max_iters=1)
+    assert panel.split_label.text() == "made at the first run"
+    panel.val_spin.setValue(50)
+    qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)
+    assert panel.split_label.text() == "3 train · 3 val · 0 test"  # 6 labelled demo images
+    stored = json.loads((demo_project / "masklab.project.json").read_text())["settings"]["split"]
+    assert sorted(stored["assign"].values()) == ["train"] * 3 + ["val"] * 3
+    panel.val_spin.setValue(50)
+    panel.test_spin.setValue(50)
+    qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)
+    assert "below 100 %" in panel.message.text()
+    assert json.loads((demo_project / "masklab.project.json").read_text())["settings"]["split"] == stored
