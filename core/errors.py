@@ -1,7 +1,9 @@
 """Errors that name the file and the problem, so every layer can show them as they are."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class MasklabError(Exception):
@@ -27,3 +29,20 @@ class FormatError(MasklabError):
 
 class ProjectError(MasklabError):
     """The project folder or its project file is unusable."""
+
+
+def read_json_file(path: Path, error: type[MasklabError]) -> Any:
+    """Parse a JSON file; an unreadable, empty, non-UTF-8 or malformed file raises `error` naming
+    the file and the parser's reason."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise error(path, f"cannot read: {e.strerror or e}") from e
+    if not raw.strip():
+        raise error(path, "the file is empty")
+    try:
+        return json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as e:
+        raise error(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
+    except json.JSONDecodeError as e:
+        raise error(path, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e

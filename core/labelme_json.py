@@ -13,7 +13,7 @@ import numpy as np
 
 from .annotation import SHAPE_TYPES, Annotation, Shape
 from .atomic import atomic_write_text
-from .errors import AnnotationError
+from .errors import AnnotationError, read_json_file
 
 LABELME_VERSION = "5.5.0"
 _TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth")
@@ -136,19 +136,7 @@ def annotation_to_dict(ann: Annotation, embed_image: bool = False) -> dict[str, 
 def read_annotation(path: str | Path) -> Annotation:
     """Parse a LabelMe JSON file; any problem raises AnnotationError naming the file."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise AnnotationError(path, f"cannot read: {e.strerror or e}") from e
-    if not raw.strip():
-        raise AnnotationError(path, "the file is empty")
-    try:
-        d = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise AnnotationError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise AnnotationError(path, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
-    return annotation_from_dict(d, path)
+    return annotation_from_dict(read_json_file(path, AnnotationError), path)
 
 
 def write_annotation(path: str | Path, ann: Annotation, embed_image: bool = False) -> None:

@@ -13,7 +13,6 @@ silently.
 from __future__ import annotations
 
 import filecmp
-import json
 import os
 import shutil
 from collections import Counter
@@ -23,7 +22,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from ..annotation import Annotation, Shape
-from ..errors import AnnotationError, FormatError, MasklabError
+from ..errors import AnnotationError, FormatError, MasklabError, read_json_file
 from ..geometry import repair_polygon, validate_polygon
 from ..images import image_size
 from ..project import Project
@@ -248,15 +247,4 @@ def require_source(path: Path, want_dir: bool | None) -> Path:
 
 def load_json(path: Path) -> object:
     """Parse a JSON source file; any problem raises FormatError naming it."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise FormatError(path, f"cannot read: {e.strerror or e}") from e
-    if not raw.strip():
-        raise FormatError(path, "the file is empty")
-    try:
-        return json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError as e:
-        raise FormatError(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from e
-    except json.JSONDecodeError as e:
-        raise FormatError(path, f"not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from e
+    return read_json_file(path, FormatError)
