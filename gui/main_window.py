@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoStack
-from PySide6.QtWidgets import QDockWidget, QLabel, QMainWindow, QMessageBox, QStyle, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox, QStyle, QToolBar, QVBoxLayout,
+                               QWidget)
 
 from core.annotation import FLAG_NEEDS_WORK, FLAG_REVIEWED
 from core.project import Project
@@ -85,6 +86,24 @@ class MainWindow(QMainWindow):
         if hasattr(self, "view_menu"):  # docks added by later parts get a View menu entry too
             self.view_menu.addAction(dock.toggleViewAction())
 
+    def _canvas_menu(self, pos) -> None:
+        """Right-click: the shape under the cursor joins the selection (labelme's way), then the
+        shape actions and the labels to give it."""
+        ann = self.document.annotation
+        if ann is not None:
+            point = self.canvas.to_image(QPointF(pos))
+            hit = self.canvas.geometry.shape_at(ann, point.x(), point.y())
+            if hit is not None and hit not in self.document.selection:
+                self.document.set_selection([hit])
+        menu = QMenu(self)
+        menu.addActions(self.shape_actions)
+        labels = menu.addMenu("Label")
+        for k, name in enumerate(self.project.label_names(), start=1):
+            labels.addAction(f"{k}  {name}" if k <= HOTKEY_COUNT else name,
+                             lambda n=name: self.notify(editing.assign_label(self.document, n)))
+        menu.popup(self.canvas.mapToGlobal(pos))
+        self.canvas_menu = menu
+
     def undo_stack_for_current(self) -> QUndoStack | None:
         return self.document.undo_stack_for_current()
 
@@ -132,13 +151,15 @@ class MainWindow(QMainWindow):
             self.tool_actions[name] = a
         edit_menu.addSeparator()
         run = self._run_edit
-        self._action("Delete shapes", ["Delete"], lambda: run(editing.delete_selected), edit_menu)
-        self._action("Duplicate", "Ctrl+D", lambda: run(editing.duplicate_selected), edit_menu)
-        self._action("Copy shapes", "Ctrl+C", lambda: run(editing.copy_selected), edit_menu)
-        self._action("Paste shapes", "Ctrl+V", lambda: run(editing.paste), edit_menu)
-        self._action("Merge into one instance", "Ctrl+G", lambda: run(editing.merge_instance), edit_menu)
-        self._action("Split instance", "Ctrl+Shift+G", lambda: run(editing.split_instance), edit_menu)
-        self._action("Toggle occluded", "O", lambda: run(editing.toggle_occluded), edit_menu)
+        self.shape_actions = [  # also the canvas's right-click menu
+            self._action("Delete shapes", ["Delete"], lambda: run(editing.delete_selected), edit_menu),
+            self._action("Duplicate", "Ctrl+D", lambda: run(editing.duplicate_selected), edit_menu),
+            self._action("Copy shapes", "Ctrl+C", lambda: run(editing.copy_selected), edit_menu),
+            self._action("Paste shapes", "Ctrl+V", lambda: run(editing.paste), edit_menu),
+            self._action("Merge into one instance", "Ctrl+G", lambda: run(editing.merge_instance), edit_menu),
+            self._action("Split instance", "Ctrl+Shift+G", lambda: run(editing.split_instance), edit_menu),
+            self._action("Toggle occluded", "O", lambda: run(editing.toggle_occluded), edit_menu),
+        ]
         self._action("Mark reviewed", "Ctrl+R", lambda: run(editing.set_review, FLAG_REVIEWED), edit_menu)
         self._action("Mark needs work", "Ctrl+Shift+R", lambda: run(editing.set_review, FLAG_NEEDS_WORK), edit_menu)
         for k in range(1, HOTKEY_COUNT + 1):
@@ -163,6 +184,8 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         doc = self.document
+        self.canvas.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.canvas.customContextMenuRequested.connect(self._canvas_menu)
         self.files.imageActivated.connect(self.open_image)
         self.files.labelsFound.connect(self.add_labels)
         doc.imageChanged.connect(self._on_image_changed)
