@@ -17,7 +17,9 @@ def test_right_click_selects_the_shape_and_relabels_it(qtbot, window, demo_proje
     pos = widget_point(window.canvas, x, y)
     qtbot.mouseClick(window.canvas, Qt.MouseButton.RightButton, pos=pos)  # the tools ignore it
     # the platform turns a right press into this event; QTest's synthetic clicks do not
-    QApplication.sendEvent(window.canvas, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos))
+    QApplication.sendEvent(window.canvas, QContextMenuEvent(QContextMenuEvent.Reason.Mouse, pos,
+                                                            window.canvas.mapToGlobal(pos),
+                                                            Qt.KeyboardModifier.NoModifier))
     qtbot.waitUntil(lambda: getattr(window, "canvas_menu", None) is not None and window.canvas_menu.isVisible(),
                     timeout=3000)
     assert window.document.selection == [car]
