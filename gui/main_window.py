@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.files.stop_scan()
+        self.files.model.thumbnails.stop()
         self.photo.wait()
         self.project_stack.indexChanged.disconnect()
         self.document.shutdown()

@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelIndex, QSize, QSortFilterProxyModel, Qt,
+                            Signal)
 from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QListView, QVBoxLayout, QWidget
 
 from core.annotation import Annotation
 from core.project import Project
 
-from ..style import state_icon
+from .thumbnails import THUMB_SIZE, ThumbnailCache, placeholder_icon
 from ..workers import (STATE_BROKEN, STATE_LABELLED, STATE_NEEDS_WORK, STATE_REVIEWED, STATE_UNKNOWN,
                        STATE_UNLABELLED, StateScanner, scan_one, state_of)
 
@@ -41,6 +42,8 @@ class FileListModel(QAbstractListModel):
         self.counts: list[dict[str, int]] = [{} for _ in range(n)]
         self.problems = [""] * n
         self._rows = {p: i for i, p in enumerate(self.images)}
+        self.thumbnails = ThumbnailCache(project.root, self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.images)
@@ -58,7 +61,7 @@ class FileListModel(QAbstractListModel):
                 text += "   " + " · ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             return text
         if role == Qt.ItemDataRole.DecorationRole:
-            return state_icon(self.states[row])
+            return self.thumbnails.icon(self.images[row], self.states[row]) or placeholder_icon(self.states[row])
         if role == Qt.ItemDataRole.ToolTipRole:
             return f"{self.images[row].as_posix()}: {self.states[row]}" + (f"\n{self.problems[row]}" if self.problems[row] else "")
         if role == StateRole:
@@ -66,6 +69,11 @@ class FileListModel(QAbstractListModel):
         if role == PathRole:
             return self.images[row]
         return None
+
+    def _thumbnail_ready(self, path: str) -> None:
+        row = self.row_of(Path(path).relative_to(self.project.root))
+        if row >= 0:
+            self.dataChanged.emit(self.index(row), self.index(row), [Qt.ItemDataRole.DecorationRole])
 
     def row_of(self, image: str | Path) -> int:
         return self._rows.get(Path(image), -1)
@@ -147,6 +155,7 @@ class FilesDock(QDockWidget):
         self.view = QListView()
         self.view.setModel(self.proxy)
         self.view.setUniformItemSizes(True)
+        self.view.setIconSize(QSize(*THUMB_SIZE))
         self.view.setEditTriggers(QListView.EditTrigger.NoEditTriggers)
         layout.addWidget(self.view)
         self.summary = QLabel()

@@ -148,3 +148,28 @@ def test_five_thousand_images_open_fast(make_window, tmp_path, demo_template, qt
     assert window.document.image.name == "img_00001.jpg"
     qtbot.waitUntil(window.files.scan_done, timeout=60000)
     assert window.files.model.states.count("unlabelled") == 4999
+
+
+def test_file_list_shows_thumbnails_with_the_state_dot(make_window, demo_project, qtbot):
+    from PySide6.QtCore import QSize
+
+    from gui.docks.thumbnails import THUMB_SIZE, placeholder_icon
+
+    (demo_project / "street_007.jpg").write_bytes(b"not a photo")  # a broken image keeps its dot
+    window = make_window(demo_project)
+    model = window.files.model
+    row_ok, row_broken = model.row_of("street_000.jpg"), model.row_of("street_007.jpg")
+    decoration = Qt.ItemDataRole.DecorationRole
+
+    def is_placeholder(row):
+        icon = model.data(model.index(row), decoration)
+        return icon.cacheKey() == placeholder_icon(model.states[row]).cacheKey()
+
+    model.data(model.index(row_broken), decoration)  # asks for both, as the view does
+    qtbot.waitUntil(lambda: not is_placeholder(row_ok), timeout=10000)
+    model.thumbnails.wait()
+    assert is_placeholder(row_broken)
+    thumb = model.data(model.index(row_ok), decoration).pixmap(QSize(*THUMB_SIZE)).toImage()
+    sky = thumb.pixelColor(THUMB_SIZE[0] // 2, 4)
+    assert sky.blue() > sky.red()  # the demo photo's sky, not a blank square
+    shot(window, "13_thumbnails")
