@@ -214,6 +214,20 @@ def _corners(ring: np.ndarray) -> np.ndarray:
     return ring[~straight]
 
 
+DEFAULT_POLYGON_TOLERANCE_PX = 1.5
+
+
+def polygon_tolerance(settings: dict) -> float:
+    """The project's simplification tolerance in pixels for polygons made from masks (accepted
+    predictions and assisted shapes share it): settings["review"]["polygon_tolerance_px"]."""
+    value = (settings.get("review") or {}).get("polygon_tolerance_px", DEFAULT_POLYGON_TOLERANCE_PX)
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return DEFAULT_POLYGON_TOLERANCE_PX
+    return value if 0 <= value <= 50 else DEFAULT_POLYGON_TOLERANCE_PX
+
+
 def mask_to_polygons(mask: np.ndarray, tolerance: float = 1.0, min_area: float = 4.0) -> list[np.ndarray]:
     """Outer contours of a mask's connected parts as (N, 2) float arrays, simplified with
     Douglas-Peucker at `tolerance` pixels; parts under `min_area` square pixels are dropped and
