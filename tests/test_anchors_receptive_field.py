@@ -32,7 +32,7 @@ def test_classic_network_has_stride_16_and_field_172():
 
 
 def test_the_rpn_classic_backbone_of_the_models():
-    rpn_classic = pytest.importorskip("core.models.rpn_classic")
+    from core.models import rpn_classic
     table = receptive_field_table(rpn_classic.build_classic_backbone(), input_size=64)
     assert (table[-1].jump, table[-1].receptive_field) == (16, 172)
 
