@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
 from pathlib import Path
+from typing import Callable
 
 try:
     import tomllib
@@ -90,6 +92,60 @@ def ensure_env(upgrade: bool = False) -> Path:
     return py
 
 
+# What Qt's X11 platform plugin (PySide6's libqxcb.so) links and pip does not bring: the library
+# file name, and the Debian / Ubuntu package that installs it
+QT_XCB_LIBRARIES = (
+    ("libxcb.so.1", "libxcb1"), ("libX11-xcb.so.1", "libx11-xcb1"), ("libxcb-cursor.so.0", "libxcb-cursor0"),
+    ("libxcb-icccm.so.4", "libxcb-icccm4"), ("libxcb-image.so.0", "libxcb-image0"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1"), ("libxcb-randr.so.0", "libxcb-randr0"),
+    ("libxcb-render.so.0", "libxcb-render0"), ("libxcb-render-util.so.0", "libxcb-render-util0"),
+    ("libxcb-shape.so.0", "libxcb-shape0"), ("libxcb-shm.so.0", "libxcb-shm0"), ("libxcb-sync.so.1", "libxcb-sync1"),
+    ("libxcb-util.so.1", "libxcb-util1"), ("libxcb-xfixes.so.0", "libxcb-xfixes0"), ("libxcb-xkb.so.1", "libxcb-xkb1"),
+    ("libxkbcommon.so.0", "libxkbcommon0"), ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
+    ("libGL.so.1", "libgl1"), ("libEGL.so.1", "libegl1"), ("libfontconfig.so.1", "libfontconfig1"),
+    ("libdbus-1.so.3", "libdbus-1-3"),
+)
+
+
+def installed_libraries() -> Callable[[str], bool]:
+    """Whether a shared library (by file name) is installed: from `ldconfig -p`, else ctypes."""
+    ldconfig = shutil.which("ldconfig") or next((p for p in ("/sbin/ldconfig", "/usr/sbin/ldconfig")
+                                                  if os.path.exists(p)), None)
+    if ldconfig:
+        try:
+            out = subprocess.run([ldconfig, "-p"], capture_output=True, text=True, timeout=20).stdout
+            names = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+            if names:
+                return names.__contains__
+        except (OSError, subprocess.SubprocessError):
+            pass
+    import ctypes.util
+
+    return lambda name: ctypes.util.find_library(name.removeprefix("lib").split(".so")[0]) is not None
+
+
+def missing_qt_libraries(env: dict[str, str], platform: str,
+                         has_library: Callable[[str], bool] | None = None) -> list[tuple[str, str]]:
+    """(library, package) pairs the window would need and the system lacks. Only on Linux when Qt
+    may use X11: QT_QPA_PLATFORM unset or xcb (offscreen, wayland or vnc need none of them)."""
+    if not platform.startswith("linux"):
+        return []
+    qpa = env.get("QT_QPA_PLATFORM", "").strip()
+    if qpa and not qpa.startswith("xcb"):
+        return []
+    has_library = has_library or installed_libraries()
+    return [(lib, package) for lib, package in QT_XCB_LIBRARIES if not has_library(lib)]
+
+
+def qt_libraries_hint(missing: list[tuple[str, str]]) -> str:
+    libraries = ", ".join(lib for lib, _ in missing)
+    packages = " ".join(package for _, package in missing)
+    return (f"masklab: the window needs system libraries that are not installed: {libraries}\n"
+            f"On Debian or Ubuntu install them with:\n    sudo apt-get install {packages}\n"
+            "(elsewhere, install the packages that provide those files; without them Qt can only say "
+            "\"could not load the Qt platform plugin xcb\")")
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in ("app", "test", "env", "lint", "lock"):
         print(__doc__)
@@ -103,7 +159,13 @@ def main(argv: list[str]) -> int:
     if argv[0] == "lint":
         return subprocess.call([str(py), "-m", "ruff", "check", *argv[1:]], cwd=ROOT, env=env)
     if argv[0] == "app":
-        return subprocess.call([str(py), str(ROOT / "main.py"), *argv[1:]], cwd=ROOT, env=env)
+        missing = missing_qt_libraries(env, sys.platform)
+        if missing:
+            print(qt_libraries_hint(missing), file=sys.stderr, flush=True)
+        code = subprocess.call([str(py), str(ROOT / "main.py"), *argv[1:]], cwd=ROOT, env=env)
+        if code != 0 and missing:  # after Qt's own message, the fix is the last thing on screen
+            print(qt_libraries_hint(missing), file=sys.stderr)
+        return code
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
     return subprocess.call([str(py), "-m", "pytest", *argv[1:]], cwd=ROOT, env=env)
 

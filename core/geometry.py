@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import shapely
@@ -128,16 +128,28 @@ def instance_mask(parts: Sequence[Shape], height: int, width: int) -> np.ndarray
     return out
 
 
+def inclusive_to_edge_box(box: Any) -> Any:  # a sequence, numpy array or torch tensor
+    """The pixel-edge box (x1, y1, x2, y2 with exclusive x2 / y2, so x2 - x1 is the width in
+    pixels) of a box given by its first and last covered pixels, as labelme's mask boxes and
+    torchvision's masks_to_boxes give it: one more on the far side. Takes a 4-sequence (returns a
+    tuple of floats), or a (..., 4) numpy array or torch tensor (returns a new one of that kind)."""
+    if isinstance(box, (tuple, list)):
+        x1, y1, x2, y2 = box
+        return (float(x1), float(y1), float(x2) + 1.0, float(y2) + 1.0)
+    out = box.clone() if hasattr(box, "clone") else np.array(box, dtype=np.float64)
+    out[..., 2:] += 1
+    return out
+
+
 def mask_box(mask: np.ndarray) -> tuple[float, float, float, float] | None:
     """(x1, y1, x2, y2) of the set pixels with exclusive x2 / y2: the pixel edges, so a single
-    pixel at (3, 5) gives (3, 5, 4, 6) and x2 - x1 is the width in pixels (torchvision's
-    masks_to_boxes + 1 on the far side). None for an empty mask."""
+    pixel at (3, 5) gives (3, 5, 4, 6). None for an empty mask."""
     mask = np.asarray(mask, dtype=bool)
     cols = np.flatnonzero(mask.any(axis=0))
     if len(cols) == 0:
         return None
     rows = np.flatnonzero(mask.any(axis=1))
-    return (float(cols[0]), float(rows[0]), float(cols[-1] + 1), float(rows[-1] + 1))
+    return inclusive_to_edge_box((cols[0], rows[0], cols[-1], rows[-1]))
 
 
 def mask_area(mask: np.ndarray) -> int:

@@ -6,6 +6,8 @@ All coordinates elsewhere are in the oriented frame this module returns.
 """
 from __future__ import annotations
 
+import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -17,27 +19,52 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 _EXIF_ORIENTATION = 274
 _SWAPS_AXES = (5, 6, 7, 8)
 
-# Phone photos and aerial images exceed Pillow's default pixel limit; we want them.
-Image.MAX_IMAGE_PIXELS = None
+# Pillow's default limit (89 M pixels) refuses 108 MP and 200 MP phone photos, which we want; a
+# decompression bomb (a 1 MB PNG claiming 30000 x 30000) must still be refused before it is
+# decoded. `_open` checks the header's pixel count against MAX_PIXELS (about 600 MB as RGB);
+# Pillow's own check, armed at the same limit, guards any other Image.open in the process.
+MAX_PIXELS = 200_000_000
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def is_image_file(path: str | Path) -> bool:
     return Path(path).suffix.lower() in IMAGE_SUFFIXES
 
 
+def pixel_count_problem(width: int, height: int) -> str | None:
+    """None, or why an image of this size is refused before decoding (the one pixel limit)."""
+    if width * height > MAX_PIXELS:
+        return (f"{width} x {height} = {width * height:,} pixels is over the limit of {MAX_PIXELS:,} "
+                "(a decompression bomb, or a photo too large to edit); downscale it")
+    return None
+
+
 def _open(path: Path) -> Image.Image:
     try:
         if path.stat().st_size == 0:
             raise ImageError(path, "the file is empty (0 bytes)")
-        return Image.open(path)
+        with warnings.catch_warnings():  # the size is judged below, with the file named
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
     except ImageError:
         raise
     except FileNotFoundError as e:
-        raise ImageError(path, "the file does not exist") from e
+        reason = "a link to a file that does not exist" if path.is_symlink() else "the file does not exist"
+        raise ImageError(path, reason) from e
     except UnidentifiedImageError as e:
         raise ImageError(path, "not an image Pillow can read (unknown or corrupt format)") from e
+    except Image.DecompressionBombError as e:
+        raise ImageError(path, f"over the limit of {MAX_PIXELS:,} pixels (a decompression bomb, or a photo "
+                               f"too large to edit); downscale it. {e}") from e
     except OSError as e:
-        raise ImageError(path, f"cannot open: {e}") from e
+        raise ImageError(path, f"cannot open: {e.strerror or e}") from e
+    except (ValueError, SyntaxError, struct.error) as e:  # malformed headers in some decoders
+        raise ImageError(path, f"cannot open: corrupt header ({e})") from e
+    problem = pixel_count_problem(*img.size)
+    if problem:
+        img.close()
+        raise ImageError(path, problem)
+    return img
 
 
 def exif_orientation(img: Image.Image) -> int:
@@ -108,6 +135,8 @@ def load_image(path: str | Path, max_side: int | None = None) -> Image.Image:
         raise
     except (OSError, ValueError, SyntaxError) as e:
         raise ImageError(path, f"cannot decode image data ({e}); the file may be truncated or corrupt") from e
+    except MemoryError as e:
+        raise ImageError(path, f"not enough memory to decode {img.size[0]} x {img.size[1]} pixels") from e
 
 
 def load_rgb_array(path: str | Path) -> np.ndarray:

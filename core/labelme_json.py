@@ -5,7 +5,6 @@ Pure functions, no Qt. Reading never changes a file; writing is atomic.
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,18 @@ import numpy as np
 
 from .annotation import SHAPE_TYPES, Annotation, Shape
 from .atomic import atomic_write_text
-from .errors import AnnotationError, read_json_file
+from .errors import AnnotationError, finite_number, read_json_file
 
 LABELME_VERSION = "5.5.0"
+MAX_IMAGE_SIDE = 1_000_000  # imageWidth / imageHeight beyond this are corrupt, not photos
 _TOP_KEYS = ("version", "flags", "shapes", "imagePath", "imageData", "imageHeight", "imageWidth")
 _SHAPE_KEYS = ("label", "points", "group_id", "description", "shape_type", "flags", "mask")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr cut to `limit` characters: a 400-digit coordinate must not flood the message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _points(raw: Any, where: str, path: Path | None) -> np.ndarray:
@@ -30,9 +36,9 @@ def _points(raw: Any, where: str, path: Path | None) -> np.ndarray:
             or len(pt) != 2
             or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pt)
         ):
-            raise AnnotationError(path, f"{where}: point {i} is {pt!r}, not a pair of numbers")
-        if not all(math.isfinite(v) for v in pt):
-            raise AnnotationError(path, f"{where}: point {i} is {pt!r}, not finite")
+            raise AnnotationError(path, f"{where}: point {i} is {_short(pt)}, not a pair of numbers")
+        if not all(finite_number(v) for v in pt):
+            raise AnnotationError(path, f"{where}: point {i} is {_short(pt)}, not finite")
         out.append((float(pt[0]), float(pt[1])))
     return np.array(out, dtype=np.float64).reshape(-1, 2)
 
@@ -83,8 +89,8 @@ def annotation_from_dict(d: Any, path: Path | None = None) -> Annotation:
     size = []
     for key in ("imageHeight", "imageWidth"):
         v = d.get(key)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 0):
-            raise AnnotationError(path, f"{key} {v!r} is not a non-negative integer")
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= MAX_IMAGE_SIDE):
+            raise AnnotationError(path, f"{key} {_short(v)} is not an integer from 0 to {MAX_IMAGE_SIDE}")
         size.append(v or 0)
     flags = d.get("flags") or {}
     if not isinstance(flags, dict):
@@ -139,7 +145,11 @@ def read_annotation(path: str | Path) -> Annotation:
     return annotation_from_dict(read_json_file(path, AnnotationError), path)
 
 
+def annotation_json(ann: Annotation, embed_image: bool = False) -> str:
+    """The file content in labelme's schema; imageData only when `embed_image` is asked."""
+    return json.dumps(annotation_to_dict(ann, embed_image), indent=2, ensure_ascii=False) + "\n"
+
+
 def write_annotation(path: str | Path, ann: Annotation, embed_image: bool = False) -> None:
     """Write atomically in labelme's schema; imageData only when `embed_image` is asked."""
-    text = json.dumps(annotation_to_dict(ann, embed_image), indent=2, ensure_ascii=False)
-    atomic_write_text(path, text + "\n")
+    atomic_write_text(path, annotation_json(ann, embed_image))

@@ -3,38 +3,60 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+
+from core.torch_loader import TorchImportError, load_torch
 
 REINSTALL_HINT = (
     "Reinstall torch and torchvision together so they match, for example:\n"
     "    python -m pip install --force-reinstall torch torchvision\n"
     "(or run `python3 bootstrap.py app`, which sets up a matching pair in its own environment)."
 )
+INSTALL_HINT = "`python3 bootstrap.py app` sets up torch and torchvision in Masklab's own environment."
 
 
-def torch_problem() -> str | None:
-    """None when torch and torchvision import and torchvision's compiled ops run; else why not."""
+@dataclass(frozen=True)
+class TorchProblem:
+    """Why torch cannot be used. `mismatch`: torchvision was built for another torch (reinstalling
+    the pair fixes it); otherwise the message says what failed, as it failed."""
+
+    message: str
+    mismatch: bool
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def find_torch_problem() -> TorchProblem | None:
+    """None when torch and torchvision import completely and torchvision's compiled ops run."""
     try:
-        import torch
-    except Exception as e:  # ImportError, or a broken binary raising OSError
-        return f"torch cannot be imported: {e}\n{REINSTALL_HINT}"
+        torch, torchvision = load_torch()
+    except TorchImportError as e:
+        if e.mismatch:
+            return TorchProblem(f"torch and torchvision do not work together: {e}.\n{REINSTALL_HINT}", True)
+        return TorchProblem(f"{e}.\n{INSTALL_HINT}", False)
     try:
-        import torchvision  # noqa: F401 (its version is read below, from sys.modules)
         from torchvision.ops import nms
 
         nms(torch.zeros((1, 4)), torch.zeros(1), 0.5)
-    except Exception as e:
-        tv = sys.modules.get("torchvision")
-        tv_version = getattr(tv, "__version__", "unknown")
-        return (
-            f"torch {torch.__version__} and torchvision {tv_version} do not work together "
-            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e}).\n{REINSTALL_HINT}"
-        )
+    except Exception as e:  # the import was complete: a failing operator is a build mismatch
+        return TorchProblem(f"torch {torch.__version__} and torchvision {torchvision.__version__} do not work "
+                            f"together ({_first_line(e)}).\n{REINSTALL_HINT}", True)
     return None
+
+
+def torch_problem() -> str | None:
+    """The message of `find_torch_problem()`, or None when torch works."""
+    problem = find_torch_problem()
+    return problem.message if problem else None
 
 
 def weights_dir() -> Path:
     """Where torchvision's weights API reads and caches checkpoints."""
+    load_torch()
     import torch.hub
 
     return Path(torch.hub.get_dir()) / "checkpoints"
@@ -43,28 +65,24 @@ def weights_dir() -> Path:
 def doctor_report() -> tuple[str, bool]:
     """A human-readable report and whether everything works."""
     lines = [f"python        {sys.version.split()[0]} ({sys.executable})"]
-    ok = True
-    problem = torch_problem()
+    problem = find_torch_problem()
+    ok = problem is None
+    torch = torchvision = None
     try:
-        import torch
-
+        torch, torchvision = load_torch()
+    except TorchImportError:
+        pass
+    torch = torch or sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "__version__"):
         lines.append(f"torch         {torch.__version__} (CUDA build: {torch.version.cuda or 'no'})")
-    except Exception as e:
-        lines.append(f"torch         not importable: {e}")
-    try:
-        import torchvision  # noqa: F401 (its version is read below, from sys.modules)
-
-        lines.append(f"torchvision   {torchvision.__version__}")
-    except Exception as e:
-        lines.append(f"torchvision   not importable: {e}")
+    else:
+        lines.append("torch         not importable")
+    lines.append(f"torchvision   {torchvision.__version__}" if torchvision is not None else "torchvision   not importable")
     if problem:
-        ok = False
-        lines.append("compiled ops  BROKEN")
-        lines.append(problem)
+        lines.append("compiled ops  BROKEN" if problem.mismatch else "compiled ops  not checked")
+        lines.append(problem.message)
     else:
         lines.append("compiled ops  ok (torchvision::nms runs)")
-        import torch
-
         if torch.cuda.is_available():
             name = torch.cuda.get_device_name(0)
             lines.append(f"train device  cuda ({torch.cuda.device_count()} x {name})")

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
 import threading
+from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
@@ -42,31 +41,40 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 def _start_torch_check() -> dict:
     """Check the torch / torchvision pair on a thread: importing torch takes seconds, and the
-    window can open and annotate meanwhile."""
+    window can open and annotate meanwhile. The import goes through core.torch_loader's lock, so
+    a dock that needs torch meanwhile waits for it instead of racing it."""
     result: dict = {}
 
     def check() -> None:
-        from core.torch_check import torch_problem
+        from core.torch_check import find_torch_problem
 
-        result["problem"] = torch_problem()
+        result["problem"] = find_torch_problem()
 
     threading.Thread(target=check, name="torch-check", daemon=True).start()
     return result
 
 
 def _report_torch_problem_when_known(window: MainWindow, result: dict) -> None:
-    """A broken pair stops the program with the fix, as every command does, after saving."""
+    """A mismatched pair stops the program with the fix, as every command does, after saving.
+    Any other failure is said as it is; labelling goes on without torch."""
     timer = QTimer(window)
 
     def poll() -> None:
         if "problem" not in result:
             return
         timer.stop()
-        if result["problem"]:
-            print(f"masklab: {result['problem']}", file=sys.stderr)
-            QMessageBox.critical(window, "Masklab: torch and torchvision do not match", result["problem"])
+        problem = result["problem"]
+        if problem is None:
+            return
+        print(f"masklab: {problem.message}", file=sys.stderr)
+        if problem.mismatch:
+            QMessageBox.critical(window, "Masklab: torch and torchvision do not match", problem.message)
             window.close()
             QApplication.instance().exit(2)
+        else:
+            QMessageBox.warning(window, "Masklab: torch cannot be used",
+                                f"{problem.message}\n\nLabelling works; training, the anchor preview and "
+                                "predictions need torch.")
 
     timer.timeout.connect(poll)
     timer.start(200)

@@ -28,6 +28,9 @@ def _need_selection(doc: Document) -> str:
 def delete_selected(doc: Document) -> str:
     if not doc.selection:
         return _need_selection(doc)
+    locked = doc.locked_among(doc.selection)
+    if locked:
+        return f"{len(locked)} selected shape(s) locked: unlock them in the Shapes dock to delete them"
     n = len(doc.selection)
     return f"Deleted {n} shape(s)" if doc.push(DeleteShapes(doc, doc.selection)) else ""
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox, QStyle, QToolBar, QVBoxLayout,
                                QWidget)
@@ -22,15 +22,22 @@ from .canvas.photo import PhotoPresenter
 from .canvas.tools import EditTool, PolygonTool, RectangleTool, Tool
 from .canvas.view import CanvasView
 from .docks.files import FilesDock
+from .file_menu import FileActions, HelpActions
 from .docks.labels import HOTKEY_COUNT, LabelsDock
 from .docks.shape_props import ShapePropsDock
+from .docks.display import DisplayDock
+from .docks.shapes import ShapesDock
 from .document import Document
 from .status import StatusPanel
 from .review import install_review_tools
 from .training import install_training_tools
 from .anchors import install_anchor_tools
+from .rpnlab import install_rpn_lab
+from .assist import install_assist_tools
 from .style import BANNER_ERROR_STYLE, BANNER_STYLE, tool_icon
 from .workers import STATE_BROKEN, STATE_NEEDS_WORK, STATE_UNLABELLED, STATE_LABELLED
+
+RIGHT_COLUMN_MIN, RIGHT_COLUMN_MAX, RIGHT_COLUMN_SHARE = 340, 420, 0.3  # px, px, of the window's width
 
 
 class MainWindow(QMainWindow):
@@ -62,6 +69,13 @@ class MainWindow(QMainWindow):
         self.add_dock(self.files, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.add_dock(self.labels, Qt.DockWidgetArea.RightDockWidgetArea)
         self.add_dock(self.props, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.canvas.locked = self.document.is_locked
+        self.shapes = ShapesDock(self.document, self.canvas, self)
+        self.display = DisplayDock(self.canvas, self)
+        self.add_dock(self.shapes, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.add_dock(self.display, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.props, self.display)
+        QTimer.singleShot(0, self.props.raise_)  # the review flags' tab in front once the window is laid out
         self.status = StatusPanel(self.statusBar(), self.document, self.canvas)
 
         self.tools: dict[str, Tool] = {t.name: t for t in (PolygonTool(self.canvas, self.document),
@@ -72,6 +86,9 @@ class MainWindow(QMainWindow):
         install_training_tools(self)
         install_review_tools(self)
         install_anchor_tools(self)
+        install_rpn_lab(self)
+        install_assist_tools(self)
+        self.help_actions = HelpActions(self)  # last: the Help menu ends the menu bar
         self.set_tool("polygon")
         self._show_banner()
         if self.files.model.images:
@@ -79,8 +96,14 @@ class MainWindow(QMainWindow):
         else:
             self.canvas.set_message(f"No images in {project.root}.\nCopy photos into this folder and reopen it.")
         self.files.start_scan()
+        QTimer.singleShot(0, self.fit_right_column)
 
     # -- extension points -------------------------------------------------------------------
+    def fit_right_column(self) -> None:
+        """The right-hand docks at a width that leaves the photo most of a laptop screen."""
+        width = max(RIGHT_COLUMN_MIN, min(RIGHT_COLUMN_MAX, int(self.width() * RIGHT_COLUMN_SHARE)))
+        self.resizeDocks([self.labels], [width], Qt.Orientation.Horizontal)
+
     def add_dock(self, dock: QDockWidget, area: Qt.DockWidgetArea) -> None:
         self.addDockWidget(area, dock)
         if hasattr(self, "view_menu"):  # docks added by later parts get a View menu entry too
@@ -89,6 +112,8 @@ class MainWindow(QMainWindow):
     def _canvas_menu(self, pos) -> None:
         """Right-click: the shape under the cursor joins the selection (labelme's way), then the
         shape actions and the labels to give it."""
+        if getattr(self.canvas.tool, "takes_right_click", False):
+            return  # the assist tool's background click
         ann = self.document.annotation
         if ann is not None:
             point = self.canvas.to_image(QPointF(pos))
@@ -126,10 +151,12 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu, edit_menu = bar.addMenu("&File"), bar.addMenu("&Edit")
         nav_menu, self.view_menu = bar.addMenu("&Go"), bar.addMenu("&View")
-        for dock in (self.files, self.labels, self.props):
+        for dock in (self.files, self.labels, self.props, self.shapes, self.display):
             self.view_menu.addAction(dock.toggleViewAction())
         self.view_menu.addSeparator()
+        self.file_actions = FileActions(self, file_menu)
         self._action("Save now", "Ctrl+S", self.save_all, file_menu)
+        file_menu.addSeparator()
         self._action("Quit", "Ctrl+Q", self.close, file_menu)
 
         self.undo_action = doc.undo_group.createUndoAction(self, "Undo")
@@ -173,6 +200,11 @@ class MainWindow(QMainWindow):
         one = self._action("Actual size (1:1)", "Ctrl+1", self.canvas.actual_size, self.view_menu, tool_icon("one"))
         self._action("Zoom in", ["Ctrl++", "Ctrl+="], lambda: self.canvas.zoom_by(1.25), self.view_menu)
         self._action("Zoom out", "Ctrl+-", lambda: self.canvas.zoom_by(0.8), self.view_menu)
+        self.show_annotations_action = self._action("Show annotations", "H", self.canvas.set_annotations_visible,
+                                                    self.view_menu, checkable=True)
+        self.show_annotations_action.setChecked(True)
+        self.canvas.visibilityChanged.connect(
+            lambda: self.show_annotations_action.setChecked(self.canvas.annotations_visible))
 
         toolbar = QToolBar("Tools")
         toolbar.setObjectName("ToolsBar")
@@ -198,9 +230,15 @@ class MainWindow(QMainWindow):
         self.labels.labelChosen.connect(self._choose_label)
         self.labels.labelAssigned.connect(lambda label: self._run_edit(editing.assign_label, label))
         self.labels.labelsChanged.connect(self.canvas.update)
-        self.project_stack.indexChanged.connect(lambda _i: self.files.start_scan())  # a rename touched many files
+        self.labels.labelsChanged.connect(self.shapes.refresh_labels)
+        self.labels.labelVisibilityChanged.connect(self.canvas.set_label_visible)
+        self.labels.filesChanged.connect(self.files.start_scan)  # a label change touched many files
         self.labels.notice.connect(self.notify)
         self.photo.failed.connect(self._on_photo_failed)
+        doc.imageSaved.connect(lambda image, _ann: self.files.watcher.note_saved(image))
+        self.files.watcher.is_writing = doc.is_writing
+        self.files.sidecarsChanged.connect(self._on_sidecars_changed)
+        self.tools["edit"].on_hover_changed = self.status.show_hover_hint
 
     # -- operations --------------------------------------------------------------------------
     def notify(self, text: str) -> None:
@@ -224,6 +262,8 @@ class MainWindow(QMainWindow):
 
     def add_labels(self, names: list[str]) -> None:
         """Labels found in the files join the project's list (with a colour and a hotkey)."""
+        if self.labels.jobs.busy:  # a label change is rewriting files: a scan may still report old names
+            return
         if self.project.ensure_labels(names):
             self.labels.refresh()
             self.canvas.update()
@@ -263,6 +303,18 @@ class MainWindow(QMainWindow):
 
     def _on_photo_failed(self, path: str, reason: str) -> None:
         self.files.mark(Path(path).relative_to(self.project.root), STATE_BROKEN, reason)
+        self.document.image_unreadable(Path(path).relative_to(self.project.root), reason)  # editing off
+
+    def _on_sidecars_changed(self, images: list[Path]) -> None:
+        """Another program changed annotation files: reload the ones held here (unsaved edits are
+        kept, never replaced) and say so."""
+        if self.labels.jobs.busy:  # our own label change is rewriting files; it updates open images itself
+            return
+        messages = [m for m in (self.document.changed_on_disk(image) for image in images) if m]
+        if messages:
+            self.notify(messages[0] if len(messages) == 1 else f"{len(messages)} open images changed on disk: "
+                        + "; ".join(messages))
+        self._show_banner()
 
     def _show_banner(self) -> None:
         doc = self.document
@@ -299,8 +351,10 @@ class MainWindow(QMainWindow):
         if getattr(self, "_shut_down", False):
             return
         self._shut_down = True
-        self.files.stop_scan()
-        self.files.model.thumbnails.stop()
-        self.photo.wait()
+        self.file_actions.stop()  # an import writing into a project stops after its current image
+        # the scans and decodes only read: interrupt them without waiting for a decode to finish
+        self.files.shutdown(wait_ms=300)
+        self.files.model.thumbnails.stop(wait_ms=0)
+        self.labels.jobs.wait_idle()  # a label change being written finishes first
         self.project_stack.indexChanged.disconnect()
         self.document.shutdown()

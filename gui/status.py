@@ -1,5 +1,5 @@
-"""The status bar: cursor position in image pixels, zoom, the selection's area and box size, and
-whether the open image is saved."""
+"""The status bar: what the cursor is over (a hint for the edit tool), cursor position in image
+pixels, zoom, the selection's area and box size, and whether the open image is saved."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,6 +9,12 @@ from core.annotation import Shape
 
 from .canvas.view import CanvasView
 from .document import Document
+
+
+HOVER_HINTS = {
+    "vertex": "Vertex: drag to move · Shift+click to remove",
+    "edge": "Edge: click + to insert a vertex (and drag it)",
+}
 
 
 def shape_area(shape: Shape) -> float:
@@ -27,6 +33,9 @@ class StatusPanel:
         self.zoom = QLabel("")
         self.selection = QLabel("")
         self.saved = QLabel("")
+        self.hint = QLabel("")
+        self.hint.setStyleSheet("color: #1565c0;")
+        bar.addWidget(self.hint)
         for w in (self.selection, self.position, self.zoom, self.saved):
             bar.addPermanentWidget(w)
         canvas.cursorMoved.connect(self._on_cursor)
@@ -35,6 +44,10 @@ class StatusPanel:
         doc.annotationChanged.connect(self.update_selection)
         doc.saveStateChanged.connect(self.update_saved)
         doc.imageChanged.connect(lambda _p: self.update_saved())
+
+    def show_hover_hint(self, kind: str | None) -> None:
+        """What can be done with the vertex or edge under the cursor ("" elsewhere)."""
+        self.hint.setText(HOVER_HINTS.get(kind or "", ""))
 
     def _on_cursor(self, x: float, y: float) -> None:
         self.position.setText(f"x {x:.0f}  y {y:.0f}")
@@ -59,6 +72,8 @@ class StatusPanel:
             text, color = "✖ not saved — retrying", "#c62828"
         elif doc.read_only_reason:
             text, color = "● read-only", "#8d6e00"
+        elif doc.dirty and doc.is_writing(doc.image):
+            text, color = "● saving…", "#e65100"
         elif doc.dirty:
             text, color = "● unsaved", "#e65100"
         else:

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Callable
 
 from PIL import Image
-from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal
+from PySide6.QtCore import QEvent, QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
 from core.annotation import Annotation
@@ -43,17 +44,29 @@ def state_of(annotation: Annotation | None) -> str:
     return STATE_LABELLED
 
 
+def unexpected_problem(path: Path, error: BaseException) -> str:
+    """The message for an error no reader anticipated (RecursionError, MemoryError, a bug): the
+    image gets it as its broken mark instead of a background thread dying silently."""
+    text = str(error).splitlines()[0][:200] if str(error) else ""
+    return f"{path}: cannot be read ({type(error).__name__}{': ' + text if text else ''})"
+
+
 def scan_one(project: Project, image: Path) -> tuple[str, dict[str, int], str]:
-    """(state, counts per label, problem) of one image, reading only its header and sidecar."""
+    """(state, counts per label, problem) of one image, reading only its header and sidecar.
+    Never raises: whatever goes wrong becomes the image's broken state and its reason."""
     try:
         image_size(project.abs_path(image))
     except MasklabError as e:
         return STATE_BROKEN, {}, str(e)
+    except Exception as e:  # noqa: BLE001 (MemoryError and RecursionError are Exceptions too)
+        return STATE_BROKEN, {}, unexpected_problem(project.abs_path(image), e)
     try:
         ann = project.load_annotation(image)
+        return state_of(ann), (ann.label_counts() if ann else {}), ""
     except AnnotationError as e:
         return STATE_BROKEN, {}, str(e)
-    return state_of(ann), (ann.label_counts() if ann else {}), ""
+    except Exception as e:  # noqa: BLE001
+        return STATE_BROKEN, {}, unexpected_problem(project.annotation_path(image), e)
 
 
 class _PhotoSignals(QObject):
@@ -71,6 +84,9 @@ class _PhotoJob(QRunnable):
             image = pil_to_qimage(load_image(self.path))
         except MasklabError as e:
             self._emit(self.signals.failed, str(self.path), self.request, str(e))
+            return
+        except Exception as e:  # noqa: BLE001 (MemoryError included): a mark, not a dead thread
+            self._emit(self.signals.failed, str(self.path), self.request, unexpected_problem(self.path, e))
             return
         self._emit(self.signals.loaded, str(self.path), self.request, image)
 
@@ -104,6 +120,20 @@ class PhotoLoader(QObject):
         return self._pool.waitForDone(msecs)
 
 
+_released: set[QThread] = set()
+
+
+def release_thread(thread: QThread) -> None:
+    """Let a QThread that is still running outlive its parent (a window being deleted): Qt aborts
+    the program when a running QThread is destroyed. Its signals are disconnected by the caller;
+    it is kept here until it finishes."""
+    if not thread.isRunning():
+        return
+    thread.setParent(None)
+    _released.add(thread)
+    thread.finished.connect(lambda t=thread: _released.discard(t))
+
+
 class StateScanner(QThread):
     """Reads every image's header and sidecar in the background, in batches of results."""
 
@@ -111,15 +141,17 @@ class StateScanner(QThread):
 
     BATCH_SECONDS = 0.15
 
-    def __init__(self, project: Project, images: list[Path], parent: QObject | None = None):
+    def __init__(self, project: Project, images: list[Path], parent: QObject | None = None,
+                 rows: list[int] | None = None):
         super().__init__(parent)
         self.project = project
         self.images = images
+        self.rows = rows if rows is not None else list(range(len(images)))  # the model row of each image
 
     def run(self) -> None:
         pending = []
         last = time.monotonic()
-        for row, image in enumerate(self.images):
+        for row, image in zip(self.rows, self.images):
             if self.isInterruptionRequested():
                 return
             pending.append((row, *scan_one(self.project, image)))
@@ -129,3 +161,17 @@ class StateScanner(QThread):
                 self.msleep(1)  # let the GUI thread take the GIL
         if pending:
             self.batch.emit(pending)
+
+
+class CloseWatcher(QObject):
+    """Calls `on_close` when the watched window gets its Close event, so background work (a
+    training process, a prediction thread) is stopped before Qt destroys the window's objects."""
+
+    def __init__(self, parent: QObject, on_close: Callable[[], None]):
+        super().__init__(parent)
+        self.on_close = on_close
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Close:
+            self.on_close()
+        return False

@@ -10,7 +10,7 @@ from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
 from torchvision.ops import box_iou
 
 from core.anchors.assign import (AnchorGrid, build_anchor_generator, build_box_coder, build_matcher, build_sampler,
-                                 generate_anchors, labels_from_matches, match_anchors)
+                                 generate_anchors, match_anchors)
 from core.anchors.boxes import annotation_boxes
 from core.anchors.config import AnchorConfig
 from core.anchors.preview import feature_map_sizes, model_input_geometry, preview_assignment
@@ -154,6 +154,39 @@ def test_rpn_forward_uses_the_grid_and_trains():
     assert torch.equal(labels[0], stock[0])
 
 
+def test_rpn_assigns_in_float32_on_the_fast_path_under_bfloat16_autocast(monkeypatch):
+    """Under autocast the feature maps are bfloat16; the anchors and the assignment stay float32
+    (labels equal to the float32 pass) and take the sparse fast path, never the reference one."""
+    import core.anchors.assign as assign
+    from torchvision.models.detection.image_list import ImageList
+
+    config = AnchorConfig(min_size=256, max_size=256)
+    rpn = build_rpn(config, in_channels=4).train()
+    seen = []
+    original = rpn.assign_targets_to_anchors
+
+    def spy(anchors, targets):
+        out = original(anchors, targets)
+        seen.append((anchors[0].dtype, out[0][0]))
+        return out
+
+    def no_reference_path(*args, **kwargs):
+        raise AssertionError("the reference (dense) matcher ran")
+
+    rpn.assign_targets_to_anchors = spy
+    monkeypatch.setattr(assign, "_plain_match", no_reference_path)
+    images = ImageList(torch.zeros((1, 3, 256, 256)), [(256, 240)])
+    features = {str(i): torch.randn(1, 4, h, w) for i, (h, w) in enumerate(feature_map_sizes((256, 256), config))}
+    # boxes at fractional coordinates near 250 px: bf16 keeps 8 bits of mantissa, 250.3 becomes 250
+    boxes = torch.tensor([[10.3, 20.7, 90.9, 61.1], [100.5, 37.3, 250.3, 190.9], [3.1, 140.6, 40.2, 251.7]])
+    rpn(images, features, [{"boxes": boxes}])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        rpn(images, {k: v.to(torch.bfloat16) for k, v in features.items()}, [{"boxes": boxes}])
+    (dtype32, labels32), (dtype_amp, labels_amp) = seen
+    assert dtype32 == dtype_amp == torch.float32
+    assert torch.equal(labels32, labels_amp) and bool((labels32 == 1).any())
+
+
 def test_preview_fields_round_trip_and_sampling():
     config = AnchorConfig()
     boxes = np.array([[100, 200, 1500, 1400], [3000, 100, 3100, 180], [2000, 2000, 2600, 2300]], dtype=np.float64)
@@ -212,9 +245,12 @@ def _real_photos() -> list[tuple[object, object]]:
 
 
 def test_preview_equals_assignment_inside_a_torchvision_maskrcnn():
-    """The claim of the preview: for real photos, its labels are those torchvision's own
-    RegionProposalNetwork.assign_targets_to_anchors computes inside a Mask R-CNN built with the
-    same config, on anchors from the model's AnchorGenerator over its own transformed input."""
+    """A unit test of the assignment with the same boxes (the proof that the preview is what
+    training computes, the way training runs, is tests/test_anchors_training_equality.py): on
+    real photos, the preview's labels are those torchvision's own RegionProposalNetwork
+    .assign_targets_to_anchors computes inside a Mask R-CNN built with the same config, for the
+    preview's ground-truth boxes, on anchors from the model's AnchorGenerator over its own
+    transformed input."""
     from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.backbone_utils import resnet_fpn_backbone
     from torchvision.transforms.functional import pil_to_tensor
@@ -243,55 +279,40 @@ def test_preview_equals_assignment_inside_a_torchvision_maskrcnn():
                 images, targets = model.transform([tensor], [target])
                 features = list(model.backbone(images.tensors).values())
             anchors = model.rpn.anchor_generator(images, features)
-            stock_labels, _ = model.rpn.assign_targets_to_anchors(anchors, targets)
-
             preview = preview_assignment(image.size, boxes.boxes, config)
+            np.testing.assert_allclose(preview.gt_boxes_input, targets[0]["boxes"].numpy(), atol=1e-3)
+            same_boxes = [{"boxes": torch.from_numpy(preview.gt_boxes_input), "labels": targets[0]["labels"]}]
+            stock_labels, _ = model.rpn.assign_targets_to_anchors(anchors, same_boxes)
+
             assert preview.geometry.padded_hw == tuple(images.tensors.shape[-2:])
             assert preview.geometry.resized_hw == tuple(images.image_sizes[0])
-            assert np.array_equal(preview.gt_boxes_input, targets[0]["boxes"].numpy())
             assert np.array_equal(preview.anchors_input, anchors[0].numpy())
             assert np.array_equal(preview.labels, stock_labels[0].to(torch.int8).numpy()), image_path
             assert (preview.labels == 1).any()
 
 
-def test_preview_equals_the_rpn_of_the_model_training_builds():
-    """The models of core.models.registry: their own transform, backbone and AnchorGenerator,
-    then the stock assignment on their RPN, against the preview for their anchor settings."""
-    registry = pytest.importorskip("core.models.registry")
-
-    torch.manual_seed(0)
-    photo = (640, 427)
-    boxes = np.array([[50, 60, 300, 260], [400, 100, 620, 420], [10, 10, 40, 30]], dtype=np.float64)
-    for name in ("mininet_r18_fpn", "rpn_classic"):
-        built = registry.build_model(name, num_classes=2, weights="none")
-        model = built.model.eval()
-        assert isinstance(model.rpn, MasklabRPN)
-        target = {"boxes": torch.as_tensor(boxes, dtype=torch.float32), "labels": torch.ones(3, dtype=torch.int64)}
-        with torch.no_grad():
-            images, targets = model.transform([torch.rand(3, photo[1], photo[0])], [target])
-            features = model.backbone(images.tensors)
-        features = list(features.values()) if isinstance(features, dict) else [features]
-        anchors = model.rpn.anchor_generator(images, features)
-        labels, _ = RegionProposalNetwork.assign_targets_to_anchors(model.rpn, anchors, targets)
-        preview = preview_assignment(photo, boxes, built.anchors)
-        assert np.array_equal(preview.anchors_input, anchors[0].numpy()), name
-        assert np.array_equal(preview.labels, labels[0].to(torch.int8).numpy()), name
-        assert np.array_equal(labels_from_matches(torch.as_tensor(preview.matched_idxs)).numpy(), labels[0].numpy())
-
-
 def test_input_geometry_matches_generalized_rcnn_transform():
+    """Both steps of training's geometry: the dataset's frame (core.anchors.frames), then the
+    model's GeneralizedRCNNTransform on that frame, run on 'meta' images of the frame's size."""
     from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
+    from core.anchors.frames import training_frame_hw
+    from core.anchors.preview import transform_geometry
+
     gen = np.random.default_rng(0)
-    sizes = [(176, 173), (4500, 3000), (333, 1999), (640, 480), (1, 1), (1333, 800), (801, 799)]
+    sizes = [(176, 173), (4500, 3000), (333, 1999), (640, 480), (1, 1), (1333, 800), (801, 799), (4253, 3185),
+             (7, 4800), (4800, 7)]
     sizes += [tuple(int(v) for v in gen.integers(1, 5000, 2)) for _ in range(20)]
-    for min_size, max_size in ((800, 1333), (256, 512), (600, 1000)):
+    for min_size, max_size in ((800, 1333), (256, 512), (600, 1000), (320, 640)):
         config = AnchorConfig(min_size=min_size, max_size=max_size)
         t = GeneralizedRCNNTransform(min_size, max_size, [0.0] * 3, [1.0] * 3).eval()
         for w, h in sizes:
-            images, _ = t([torch.empty((3, h, w), device="meta")])  # the transform's own code, no pixels
+            frame = training_frame_hw(h, w, min_size, max_size)
+            images, _ = t([torch.empty((3, *frame), device="meta")])  # the transform's own code, no pixels
             g = model_input_geometry((w, h), config)
+            assert g.frame_hw == frame and min(frame) >= 1
             assert g.resized_hw == tuple(images.image_sizes[0]), (w, h, min_size)
             assert g.padded_hw == tuple(images.tensors.shape[-2:]), (w, h, min_size)
+            assert transform_geometry(frame, min_size, max_size) == (g.resized_hw, g.padded_hw)
     with pytest.raises(ValueError):
         model_input_geometry((0, 10), config)

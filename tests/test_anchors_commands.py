@@ -45,8 +45,64 @@ def test_anchors_classic_config_and_text_output(demo_project, capsys):
     assert code == 0
     result = json.loads(out)
     assert len(result["per_level"]) == 1 and result["per_level"][0]["stride"] == [16, 16]
+    # the classic RPN's own input size (rpn_classic trains at 320/640), stated in the output
+    assert result["model"] == "rpn_classic" and (result["min_size"], result["max_size"]) == (320, 640)
+    assert result["input_size"] == {"width": 426, "height": 320}
+    code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_001.jpg",
+                        "--config", "classic")
+    assert code == 0 and "rpn_classic at input 320/640" in out and "model input 426x320" in out
     code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_001.jpg")
-    assert code == 0 and "positive" in out and "model input 341x256" in out
+    assert code == 0 and "positive" in out and "mininet_r18_fpn at input 256/512" in out and "model input 341x256" in out
+    code, out, _ = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_001.jpg",
+                        "--model", "maskrcnn_mobilenet_v3_fpn", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["model"] == "maskrcnn_mobilenet_v3_fpn" and result["input_size"]["height"] == 320
+    assert [level["stride"][0] for level in result["per_level"]] == [16, 16, 32]
+
+
+def test_anchors_when_the_sidecar_records_another_size(demo_project, capsys):
+    """Issue 14, item 3: the photo was downscaled after labelling; training scales the sidecar's
+    coordinates to the photo, and so does the preview (it used to fail to broadcast)."""
+    from core.labelme_json import read_annotation
+
+    photo = demo_project / "street_003.jpg"
+    before = json.loads(main_json(capsys, demo_project, "street_003.jpg"))
+    with Image.open(photo) as img:
+        img.resize((img.width // 2, img.height // 2)).save(photo, quality=95)
+    code, out, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_003.jpg", "--json")
+    assert code == 0 and "records 640x480 but the image is 320x240" in err
+    after = json.loads(out)
+    assert after["image_size"] == {"width": 320, "height": 240} and after["input_size"] == before["input_size"]
+    assert len(after["per_object"]) == len(read_annotation(demo_project / "street_003.json").instances())
+    assert after["counts"]["positive"] > 0
+
+
+def main_json(capsys, project, image: str) -> str:
+    code, out, err = _run(capsys, "anchors", "--project", str(project), "--image", image, "--json")
+    assert code == 0, err
+    return out
+
+
+def test_a_7x4800_strip_in_stats_and_anchors(demo_project, capsys):
+    """Issue 14, item 4: the resize makes a 7 px side 0 or 1 px; training keeps one pixel row, and
+    the preview and the statistics follow it instead of dividing by zero."""
+    from core.anchors.stats import collect_objects
+    from core.annotation import Annotation, Shape
+    from core.project import Project
+
+    project = Project.open(demo_project)
+    Image.new("RGB", (4800, 7), "gray").save(demo_project / "strip.png")
+    project.save_annotation("strip.png", Annotation("strip.png", 7, 4800, shapes=[
+        Shape("car", [[100, 0], [2600, 0], [2600, 7], [100, 7]])]))
+    for config in ([], ["--config", "classic"]):
+        code, out, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "strip.png", "--json",
+                              *config)
+        assert code == 0, err
+        result = json.loads(out)
+        assert result["frame_size"]["height"] == 1 and result["anchors"] > 0
+    code, out, err = _run(capsys, "stats", "--project", str(demo_project), "--json")
+    assert code == 0, err
+    assert json.loads(out)["overall"]["objects"] == len(collect_objects(Project.open(demo_project)))
 
 
 def test_anchors_config_file_and_errors(demo_project, tmp_path, capsys):
@@ -61,12 +117,12 @@ def test_anchors_config_file_and_errors(demo_project, tmp_path, capsys):
     broken.write_text("{nope")
     code, _, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_002.jpg",
                         "--config", str(broken))
-    assert code == 1 and "broken.json" in err and "JSON" in err
+    assert code == 2 and "broken.json" in err and "JSON" in err  # an argument error (issue 14, item 17)
     invalid = tmp_path / "invalid.json"
     invalid.write_text(json.dumps({"fg_iou_thresh": 0.2, "bg_iou_thresh": 0.5}))
     code, _, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "street_002.jpg",
                         "--config", str(invalid))
-    assert code == 1 and "invalid.json" in err
+    assert code == 2 and "invalid.json" in err
     code, _, err = _run(capsys, "anchors", "--project", str(demo_project), "--image", "nothere.jpg", "--json")
     assert code == 1 and "nothere.jpg" in err
     code, _, err = _run(capsys, "anchors", "--project", str(tmp_path / "missing"), "--image", "a.jpg")
@@ -91,13 +147,22 @@ def test_stats_json_text_and_plots(demo_project, tmp_path, capsys):
     assert {g["label"] for g in result["per_label"]} <= {"car", "sign board"}
     assert 0 <= overall["anchor_fit"]["share_with_anchor_at_good_iou"] <= 1
     assert result["receptive_field"]["level_fields"] == [43, 99, 211, 435, 435]
+    assert result["model"] == "mininet_r18_fpn" and result["min_size"] == 256
+    for name in ("area_model_log", "area_photo_linear", "aspect_ratio_model_log", "aspect_ratio_photo_linear"):
+        table = overall["mode_tables"][name]
+        assert [row["bins"] for row in table] == list(range(10, 101, 10))
+        assert all(1 <= row["mode_bin"] <= row["bins"] and row["count"] >= 1 for row in table)
+    assert overall["area_photo"]["10"]["scale"] == "linear" and overall["area"]["10"]["scale"] == "log"
+    assert set(result["suggestions"]) == {"mode", "kmeans"}
     pngs = sorted(p.name for p in plots.glob("*.png"))
-    assert "all_area.png" in pngs and "all_aspect_ratio.png" in pngs and "label_car_area.png" in pngs
-    with Image.open(plots / "all_area.png") as img:
-        assert img.size[0] > 300
+    groups = 1 + len(result["per_label"])
+    assert len(pngs) == 4 * groups and "all_area_model_log.png" in pngs and "label_car_area_photo_linear.png" in pngs
+    with Image.open(plots / "all_area_model_log.png") as img:  # ten panels: 10, 20, ..., 100 bins
+        assert img.size[0] >= 5 * 300 and img.size[1] >= 2 * 200
 
     code, out, _ = _run(capsys, "stats", "--project", str(demo_project), "--label", "car")
-    assert code == 0 and "label 'car' (selected)" in out and "k-means anchors" in out and "RF" in out
+    assert code == 0 and "label 'car'" in out and "k-means anchors" in out and "RF" in out
+    assert "mode bin" in out and "variance" in out and "Suggested anchor settings for label 'car'" in out
     code, _, err = _run(capsys, "stats", "--project", str(demo_project), "--label", "boat")
     assert code == 1 and "boat" in err and "car" in err
 

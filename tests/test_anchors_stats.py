@@ -17,16 +17,32 @@ from core.project import Project
 from tests.conftest import shared_data
 
 
-def test_histogram_mode_mean_variance_share():
+def test_histogram_mode_row_is_the_mode_bins_own():
     values = np.array([10.0, 11.0, 12.0, 100.0, 1000.0])
     h = histogram(values, 10)
     assert len(h.counts) == 10 and int(h.counts.sum()) == 5 and len(h.edges) == 11
     assert h.mode_index == 0 and h.mode_count == 3 and h.mode_share == pytest.approx(0.6)
     assert h.mode_low == pytest.approx(10.0) and h.mode_high == pytest.approx(10.0 * 100 ** 0.1)
-    assert h.mean == pytest.approx(values.mean()) and h.variance == pytest.approx(values.var())
+    # mean and variance of the boxes in the mode bin (10, 11, 12), not of the whole dataset
+    assert h.mean == pytest.approx(11.0) and h.variance == pytest.approx(np.var([10.0, 11.0, 12.0]))
+    assert h.mode_row() == {"bins": 10, "mode_bin": 1, "count": 3, "mean": h.mean, "variance": h.variance,
+                            "share": pytest.approx(0.6)}
     same = histogram(np.array([5.0, 5.0]), 20)
-    assert same.mode_count == 2 and same.mode_low < 5.0 < same.mode_high
+    assert same.mode_count == 2 and same.mode_low < 5.0 < same.mode_high and same.variance == 0.0
     assert histogram(np.array([]), 10).mode_count == 0
+
+
+def test_linear_histogram_mode_bin_against_numpy():
+    rng = np.random.default_rng(3)
+    values = np.concatenate([rng.uniform(0, 1000, 300), rng.normal(420, 8, 200)])
+    for bins in BIN_COUNTS:
+        h = histogram(values, bins, scale="linear")
+        counts, edges = np.histogram(values, bins=bins)
+        np.testing.assert_allclose(h.edges, edges)
+        assert np.array_equal(h.counts, counts) and h.mode_index == int(np.argmax(counts))
+        inside = values[(values >= edges[h.mode_index]) & (values < edges[h.mode_index + 1])]
+        assert h.mean == pytest.approx(inside.mean()) and h.variance == pytest.approx(inside.var())
+        assert h.mode_center == pytest.approx((h.mode_low + h.mode_high) / 2)
 
 
 def test_kmeans_recovers_distinct_shapes():
@@ -124,17 +140,38 @@ def test_stats_on_real_annotations(tmp_path):
     assert "person" in {g.label for g in stats.per_label}
 
 
-def test_config_from_chosen_anchors_round_trips_through_the_project(demo_project):
+def test_suggested_config_keeps_a_trainable_layout_and_round_trips(demo_project):
     from core.anchors.config import set_project_anchor_config
-    from core.anchors.stats import config_from_anchors
+    from core.anchors.suggest import suggested_config
+    from gui.anchors.config_text import training_problem
 
-    chosen = [(100.0, 50.0), (40.0, 80.0), (64.0, 64.0)]
-    fpn = config_from_anchors(chosen, AnchorConfig(min_size=512))
-    assert fpn.sizes == AnchorConfig().sizes and fpn.aspect_ratios == ((0.5, 1.0, 2.0),) * 5 and fpn.min_size == 512
-    single = config_from_anchors(chosen, AnchorConfig.classic_single())
-    assert single.sizes == ((57, 64, 71),) and single.aspect_ratios == ((0.5, 1.0, 2.0),) and single.strides == (16,)
+    fpn = suggested_config(AnchorConfig(fg_iou_thresh=0.6), [(100.0, 50.0), (120.0, 60.0), (30.0, 30.0)])
+    assert fpn.fg_iou_thresh == 0.6 and len(fpn.sizes) == 5
+    assert fpn.aspect_ratios == ((0.5, 1.0),) * 5
+    # 30 px lands on level 0 (32), 70.7 and 84.9 px on level 1 (64) and share it (their geometric
+    # mean, 77.5); the levels without a suggestion keep their size
+    assert fpn.sizes == ((30,), (77,), (128,), (256,), (512,))
+    assert training_problem(fpn) is None
+    single = suggested_config(AnchorConfig.classic_single(), [(80.0, 52.8)])
+    assert single.sizes == ((65,),) and single.aspect_ratios == ((0.66,),) and single.strides == (16,)
+    # near-equal ratios (within 15 %) become one, their geometric mean
+    merged = suggested_config(AnchorConfig(), [(100.0, 41.0), (100.0, 45.0), (100.0, 47.0), (50.0, 100.0)])
+    assert merged.aspect_ratios[0] == (round(float(np.exp(np.log([0.41, 0.45, 0.47]).mean())), 2), 2.0)
+    with pytest.raises(ValueError, match="no suggested anchors"):
+        suggested_config(AnchorConfig(), [])
     project = Project.open(demo_project)
     set_project_anchor_config(project, single)
     assert AnchorConfig.from_dict(Project.open(demo_project).settings["anchors"]) == single
-    with pytest.raises(ValueError):
-        config_from_anchors([], AnchorConfig())
+
+
+def test_compute_statistics_suggests_and_fits_in_core(demo_project):
+    from core.anchors.suggest import KMEANS, MODE, compute_statistics, suggested_config
+
+    project = Project.open(demo_project)
+    config = AnchorConfig(min_size=256, max_size=512)
+    result = compute_statistics(project, config, None, 20, 3)
+    group = result.group()
+    assert set(result.suggestions) == {MODE, KMEANS}
+    assert result.suggestions[MODE] == suggested_config(config, [group.mode_shape(20)])
+    assert result.fits[MODE].objects == group.count == len(collect_objects(project))
+    assert result.rf_model == "mininet_r18_fpn" and len(result.rf_fields) == 5

@@ -67,3 +67,35 @@ def test_only_the_image_loader_opens_photos():
             if re.search(r"Image\.open\((?!(io\.)?BytesIO)", text):  # decoding in-memory mask PNGs is fine
                 offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, f"photos must be opened through core.images: {offenders}"
+
+
+MODEL_BUILDERS = {"build_model", "model_from_checkpoint", "load_checkpoint", "load_predictor"}
+INFERENCE_CONTEXTS = {"no_grad", "inference_mode"}
+
+
+def test_only_core_training_and_models_build_models_or_run_inference():
+    """The window, the anchors, the RPN lab and the assistant ask core/training for a model's
+    output; none of them builds a model, loads a checkpoint or runs a forward pass itself."""
+    offenders = []
+    for folder in ("core", "gui"):
+        for path in (ROOT / folder).rglob("*.py"):
+            rel = path.relative_to(ROOT).as_posix()
+            if rel.startswith(("core/training/", "core/models/")):
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    f = node.func
+                    name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)
+                    if name in MODEL_BUILDERS | INFERENCE_CONTEXTS:
+                        offenders.append(f"{rel}:{node.lineno} {name}()")
+                elif isinstance(node, ast.ImportFrom) and any(a.name in MODEL_BUILDERS for a in node.names):
+                    offenders.append(f"{rel}:{node.lineno} imports {[a.name for a in node.names]}")
+    assert not offenders, offenders
+
+
+def test_tests_never_skip_a_broken_import_of_our_own_modules():
+    offenders = []
+    for path in (ROOT / "tests").rglob("*.py"):
+        for m in re.finditer(r"importorskip\(\s*['\"](core|gui|main)\b", path.read_text(encoding="utf-8")):
+            offenders.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
+    assert not offenders, offenders

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 import core.torch_check as torch_check
 from core.cli import main

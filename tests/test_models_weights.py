@@ -14,7 +14,6 @@ from torchvision.models import (MobileNet_V3_Large_Weights, ResNet18_Weights, Re
 from torchvision.models.detection import MaskRCNN_ResNet50_FPN_Weights, maskrcnn_resnet50_fpn
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-import core.models.weights as weights_module
 from core.anchors.rpn import MasklabRPN
 from core.models.registry import build_model
 from core.models.weights import WeightsError, cached_weights_path
@@ -32,7 +31,7 @@ def offline(monkeypatch, tmp_path) -> list[str]:
         tried.append(url)
         raise OSError("<urlopen error [Errno -2] Name or service not known>")
 
-    monkeypatch.setattr(weights_module, "download_url_to_file", no_network)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)  # what load_state_dict_from_url calls
     return tried
 
 
@@ -135,8 +134,8 @@ def test_missing_pretrained_weights_fall_back_with_a_logged_reason(offline, capl
     caplog.set_level(logging.WARNING, logger="core.models.weights")
     built = build_model("maskrcnn_r50_fpn", 3, weights="default", min_size=128)
     assert not built.pretrained
-    assert built.weights_source.startswith("none (random init, trainable BatchNorm)")
-    assert "COCO weights unavailable" in built.weights_source and "ImageNet weights unavailable" in built.weights_source
+    hub = str(Path(torch.hub.get_dir(), "checkpoints")).replace(str(Path.home()), "~", 1)
+    assert built.weights_source == f"offline: no COCO or ImageNet weights in {hub}, training from scratch"
     assert offline == [COCO_V1.url, ResNet50_Weights.IMAGENET1K_V1.url]
     assert "COCO weights unavailable" in caplog.text and "starting from random weights" in caplog.text
     norms = [m for m in built.model.backbone.body.modules() if "BatchNorm" in type(m).__name__]
@@ -170,3 +169,45 @@ def test_default_uses_a_cached_imagenet_backbone(offline, name, enum, network, k
     first_norm = next(k for k in body_state if k.endswith("running_mean"))
     assert torch.equal(body_state[first_norm], state[("features." if "mobilenet" in name else "") + first_norm])
     assert any(not p.requires_grad for p in body.parameters())  # early stages frozen, as torchvision
+
+
+def test_default_downloads_through_torch_hub_into_its_cache(offline, monkeypatch):
+    """Online: torch.hub.load_state_dict_from_url fetches torchvision's file into
+    $TORCH_HOME/hub/checkpoints under its own name, asking for the hash check its name carries."""
+    torch.manual_seed(5)
+    state = resnet18().state_dict()
+    calls = []
+
+    def download(url, dst, hash_prefix=None, progress=True):
+        calls.append((url, Path(dst).parent, hash_prefix, progress))
+        torch.save(state, dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", download)
+    built = build_model("mininet_r18_fpn", 2, weights="default", min_size=128)
+    path = cached_weights_path(ResNet18_Weights.IMAGENET1K_V1)
+    assert path.is_file() and built.weights_source == f"ImageNet backbone from {path}"
+    assert calls == [(ResNet18_Weights.IMAGENET1K_V1.url, path.parent, path.name.split("-")[-1].split(".")[0], True)]
+    assert torch.equal(built.model.backbone.body.state_dict()["layer3.0.conv1.weight"], state["layer3.0.conv1.weight"])
+    build_model("mininet_r18_fpn", 2, weights="default", min_size=128)
+    assert len(calls) == 1  # the second build reads the cache
+
+
+def test_a_failed_hash_check_is_named_and_falls_back(offline, monkeypatch):
+    def bad_hash(url, dst, hash_prefix=None, progress=True):
+        raise RuntimeError(f'invalid hash value (expected "{hash_prefix}", got "0badc0de")')
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", bad_hash)
+    built = build_model("mininet_r18_fpn", 2, weights="default", min_size=128)
+    assert not built.pretrained
+    assert "ImageNet weights unusable" in built.weights_source and "invalid hash value" in built.weights_source
+    assert "training from scratch" in built.weights_source
+    assert not any(cached_weights_path(ResNet18_Weights.IMAGENET1K_V1).parent.glob("*.pth"))
+
+
+def test_a_damaged_cached_file_is_named(offline):
+    path = cached_weights_path(ResNet18_Weights.IMAGENET1K_V1)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"half a download")
+    built = build_model("mininet_r18_fpn", 2, weights="default", min_size=128)
+    assert not built.pretrained and str(path) in built.weights_source and "cannot be read" in built.weights_source
+    assert offline == []  # a file in the cache is never downloaded over

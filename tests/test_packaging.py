@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -39,8 +40,10 @@ def installed(tmp_path_factory) -> Path:
     """The wheel built from this tree, installed into an empty folder (dependencies come from the
     test environment, as they would from the user's)."""
     work = tmp_path_factory.mktemp("install")
+    source = work / "source"  # a copy, so that the build leaves nothing in this tree
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".git", "build", "runs", "__pycache__", ".whl"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                    "-w", str(work / "dist"), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    "-w", str(work / "dist"), str(source)], check=True, capture_output=True, timeout=300)
     wheel = next((work / "dist").glob("masklab-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert all(n.startswith(("masklab/", "masklab-")) for n in names), "only the masklab folder is installed"
@@ -85,10 +88,9 @@ def test_installed_window_starts_and_stays_up(installed, tmp_path):
     _masklab(installed, "demo", str(tmp_path / "demo"), "--images", "2", cwd=tmp_path)
     proc = subprocess.Popen([str(installed / "bin" / "masklab"), str(tmp_path / "demo")], cwd=tmp_path,
                             env=_env(installed), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        time.sleep(6)
-        assert proc.poll() is None, proc.communicate()[0][-2000:]
-    finally:
-        proc.kill()
-        output = proc.communicate()[0]
+    time.sleep(6)
+    alive = proc.poll() is None
+    proc.kill()
+    output = proc.communicate()[0]
+    assert alive, output[-2000:]
     assert "Traceback" not in output, output[-2000:]

@@ -11,6 +11,7 @@ import pytest
 import torch
 from torch.utils.data import DistributedSampler, SequentialSampler
 
+from core.anchors.boxes import instance_box, scale_boxes
 from core.annotation import Shape
 from core.geometry import instance_mask
 from core.project import Project
@@ -21,7 +22,8 @@ from core.training.events import JsonLinesSink, to_json
 from core.training.predict import Prediction, predictions_annotation, prediction_path, read_predictions
 from core.training.sampler import GroupedBatchSampler, aspect_groups
 from core.training.split import project_split, redraw_split, split_counts
-from core.training.trainer import TrainSettings, lr_factor
+from core.training.run_state import lr_factor
+from core.training.trainer import TrainSettings
 from core.training.transforms import TrainAugment
 
 torch.set_num_threads(2)
@@ -60,11 +62,15 @@ def test_dataset_items_masks_boxes_labels_and_negatives(demo_project):
         assert target["masks"].shape == (n, 240, 320) and target["boxes"].shape == (n, 4)
         assert set(target["labels"].tolist()) <= {1, 2}
         negatives += n == 0
-        for m, b in zip(target["masks"], target["boxes"]):
-            ys, xs = torch.nonzero(m, as_tuple=True)
-            assert b.tolist() == [xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]
         ann = project.load_annotation(images[i])
         assert n == len(ann.instances())
+        outlines = np.array([instance_box(parts) for _, parts in ann.instances()]).reshape(-1, 4)
+        expected = scale_boxes(outlines, (ann.image_width, ann.image_height), (240, 320))
+        assert np.array_equal(target["boxes"].numpy(), expected)  # the exact outline box, not the mask's
+        for m, b in zip(target["masks"], target["boxes"]):
+            ys, xs = torch.nonzero(m, as_tuple=True)  # the mask covers the box to within a pixel
+            mask_box = torch.tensor([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=torch.float32)
+            assert float((mask_box - b).abs().max()) <= 1.0
     assert negatives == 1
     assert ds.load(0) is ds.load(0)  # decoded once, then cached
 
@@ -89,23 +95,27 @@ def test_degenerate_unknown_and_crowd_objects(demo_project):
     assert sum(a["iscrowd"] for a in gt["annotations"]) == 1
 
 
-def test_transforms_move_masks_with_the_image():
+def test_transforms_move_masks_and_boxes_with_the_image():
     image = torch.zeros(3, 40, 60, dtype=torch.uint8)
     image[0, 5:15, 2:12] = 255
     masks = torch.zeros(1, 40, 60, dtype=torch.uint8)
     masks[0, 5:15, 2:12] = 1
+    boxes = torch.tensor([[2.0, 5.0, 12.0, 15.0]])
     flip = TrainAugment(flip=1.0, scale_prob=0.0, photometric=False)
-    out_img, out_masks, labels = flip(image, masks, torch.tensor([1]))
+    out_img, out_masks, out_boxes, labels = flip(image, masks, boxes, torch.tensor([1]))
     assert torch.equal(out_masks[0].bool(), out_img[0] == 255)
-    assert make_target(out_masks, labels, 0)["boxes"].tolist() == [[48.0, 5.0, 58.0, 15.0]]
+    assert make_target(out_masks, out_boxes, labels, 0)["boxes"].tolist() == [[48.0, 5.0, 58.0, 15.0]]
     centred_img, centred = torch.zeros_like(image), torch.zeros_like(masks)
     centred_img[0, 15:25, 25:35] = 255
     centred[0, 15:25, 25:35] = 1
     zoom = TrainAugment(flip=0.0, scale_range=(1.5, 1.5), scale_prob=1.0, photometric=False)
-    z_img, z_masks, _ = zoom(centred_img, centred, torch.tensor([1]))
-    box = make_target(z_masks, labels, 0)["boxes"][0]
-    assert 13 <= float(box[2] - box[0]) <= 17  # 10 px wide, scaled 1.5x about the centre
+    z_img, z_masks, z_boxes, _ = zoom(centred_img, centred, torch.tensor([[25.0, 15.0, 35.0, 25.0]]), torch.tensor([1]))
+    box = make_target(z_masks, z_boxes, labels, 0)["boxes"][0]
+    assert float(box[2] - box[0]) == pytest.approx(15.0)  # 10 px wide, scaled 1.5x about the centre
     assert (z_masks[0].bool() == (z_img[0] > 127)).float().mean() > 0.99
+    # a zoom that pushes an object off the canvas drops it, mask and all
+    off = make_target(z_masks, torch.tensor([[60.0, 10.0, 60.0, 20.0]]), labels, 0)
+    assert len(off["boxes"]) == 0 and len(off["masks"]) == 0
 
 
 def test_grouped_batches_cover_every_index_once_and_shard():

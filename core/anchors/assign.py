@@ -28,8 +28,19 @@ _MAX_OBJECTS = 0xFFFF  # objects per image the sparse matcher packs into 16 bits
 
 
 # -- builders: the one place that turns an AnchorConfig into torchvision pieces ------------------
+class Float32AnchorGenerator(AnchorGenerator):
+    """torchvision's AnchorGenerator, always in float32. The stock one takes the feature maps'
+    dtype: under bfloat16 autocast an anchor at x = 1000.5 becomes 1000, and assignment at a 0.7
+    IoU threshold needs more than bf16's three significant digits. It only reads the feature
+    maps' shapes and device, so empty float32 stand-ins cost nothing."""
+
+    def forward(self, image_list: ImageList, feature_maps: list[Tensor]) -> list[Tensor]:
+        stand_ins = [torch.empty((1, 0, *f.shape[-2:]), dtype=torch.float32, device=f.device) for f in feature_maps]
+        return super().forward(image_list, stand_ins)
+
+
 def build_anchor_generator(config: AnchorConfig) -> AnchorGenerator:
-    return AnchorGenerator(sizes=config.sizes, aspect_ratios=config.aspect_ratios)
+    return Float32AnchorGenerator(sizes=config.sizes, aspect_ratios=config.aspect_ratios)
 
 
 def build_matcher(config: AnchorConfig) -> Matcher:
@@ -151,7 +162,7 @@ def labels_from_matches(matched_idxs: Tensor) -> Tensor:
     return labels
 
 
-def _cell_rows(grid: AnchorGrid) -> list[list[float]]:
+def cell_rows(grid: AnchorGrid) -> list[list[float]]:
     """One row per (level, cell anchor): x1 y1 x2 y2 stride_h stride_w grid_h grid_w offset A a."""
     return [[*cell[a].tolist(), sh, sw, gh, gw, offset, len(cell), a]
             for offset, (gh, gw), (sh, sw), cell in zip(grid.level_offsets(), grid.grid_sizes, grid.strides,
@@ -243,7 +254,7 @@ def _candidate_pairs(anchors: Tensor, gt: Tensor, config: AnchorConfig, grid: An
     if grid is None or not grid.agrees_with(anchors):
         gi, ai = _dense_candidate_pairs(anchors, gt)
         return gi, ai, _pair_iou(gt[gi], anchors[ai])
-    rows = torch.tensor(_cell_rows(grid), dtype=torch.float64, device=gt.device)  # exact small integers
+    rows = torch.tensor(cell_rows(grid), dtype=torch.float64, device=gt.device)  # exact small integers
     if exact_iou:
         gi, ai = _grid_candidate_pairs(rows, gt)
         return gi, ai, _pair_iou(gt[gi], anchors[ai])
@@ -331,10 +342,3 @@ def match_anchors(anchors: Tensor, gt_boxes: Tensor, config: AnchorConfig,
     matches[rescued] = all_matches[rescued]
     return MatchResult(matches, matched_vals, first, low_quality, best_per_object)
 
-
-def __getattr__(name: str):
-    # The preview lives in preview.py (it builds on this module); reachable from here as well.
-    if name in ("preview_assignment", "AnchorPreview"):
-        from . import preview
-        return getattr(preview, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,6 +4,7 @@ Stored in the project file under settings["anchors"].
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -43,6 +44,23 @@ class AnchorConfig:
             raise ValueError("need 0 <= bg_iou_thresh <= fg_iou_thresh <= 1")
         if self.strides is not None:
             self.strides = tuple(int(s) for s in self.strides)
+        self._check_ranges()
+
+    def _check_ranges(self) -> None:
+        """Sizes, ratios and counts a model can use: a negative anchor size is a typo, not a setting."""
+        if not self.sizes or any(not level for level in self.sizes):
+            raise ValueError("sizes needs at least one size per level")
+        if any(s <= 0 for level in self.sizes for s in level):
+            raise ValueError(f"sizes {[list(l) for l in self.sizes]}: every anchor size must be above 0")
+        if any(not (math.isfinite(r) and r > 0) for level in self.aspect_ratios for r in level):
+            raise ValueError(f"aspect_ratios {[list(l) for l in self.aspect_ratios]}: every ratio must be a finite number above 0")
+        for name in ("min_size", "max_size", "batch_size_per_image"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} {getattr(self, name)} must be at least 1")
+        if not 0 < self.positive_fraction <= 1:
+            raise ValueError(f"positive_fraction {self.positive_fraction} must be above 0 and at most 1")
+        if self.strides is not None and any(s < 1 for s in self.strides):
+            raise ValueError(f"strides {list(self.strides)} must be at least 1")
 
     @property
     def num_anchors_per_location(self) -> list[int]:

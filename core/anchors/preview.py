@@ -15,7 +15,9 @@ from torchvision.models.detection.transform import resize_boxes
 
 from .assign import (IGNORE, NEGATIVE, POSITIVE, AnchorGrid, MatchResult, build_box_coder, build_sampler,
                      generate_anchors, match_anchors)
+from .boxes import scale_boxes, usable_boxes
 from .config import AnchorConfig
+from .frames import training_frame_hw
 
 SIZE_DIVISIBLE = 32  # GeneralizedRCNNTransform's default padding multiple
 FPN_FIRST_STRIDE = 4
@@ -23,36 +25,53 @@ FPN_FIRST_STRIDE = 4
 
 @dataclass
 class InputGeometry:
-    """Where a photo of `photo_size` (w, h) lands in the model input: resized to `resized_hw`
-    (h, w), padded bottom-right to `padded_hw`."""
+    """Where a photo of `photo_size` (w, h) lands in the model input, in the two steps training
+    takes: the dataset resizes it once to `frame_hw` (h, w; core.training.dataset caches images at
+    this size), then the model's GeneralizedRCNNTransform resizes that frame to `resized_hw` and
+    pads it bottom-right to `padded_hw`."""
 
     photo_size: tuple[int, int]
+    frame_hw: tuple[int, int]
     resized_hw: tuple[int, int]
     padded_hw: tuple[int, int]
 
-    def photo_to_input(self, boxes: Tensor) -> Tensor:
-        w, h = self.photo_size
-        return resize_boxes(boxes.float(), [h, w], list(self.resized_hw))
+    def photo_to_input(self, boxes: np.ndarray | Tensor, drawn_on: tuple[int, int] | None = None) -> Tensor:
+        """Boxes drawn on a frame of `drawn_on` (w, h; default the photo) in model-input pixels,
+        bit for bit as training computes them: the dataset's `scale_boxes` to the frame, then
+        the transform's `resize_boxes`."""
+        in_frame = scale_boxes(np.asarray(boxes), drawn_on or self.photo_size, self.frame_hw)
+        return resize_boxes(torch.from_numpy(in_frame), list(self.frame_hw), list(self.resized_hw))
 
     def input_to_photo(self, boxes: Tensor) -> Tensor:
-        """torchvision's postprocess mapping, from the model input back to the photo."""
+        """torchvision's postprocess mapping, from the model input back to the photo (display)."""
         w, h = self.photo_size
         return resize_boxes(boxes.float(), list(self.resized_hw), [h, w])
 
 
-def model_input_geometry(photo_size: tuple[int, int], config: AnchorConfig) -> InputGeometry:
-    """GeneralizedRCNNTransform's resize and padding, in its own arithmetic: scale = min(min_size
-    / shorter side, max_size / longer side) in Python floats, each side int(side * scale) as
-    F.interpolate(recompute_scale_factor=True) truncates, then padded up to a multiple of 32 as
-    batch_images does. (Running the transform itself on a 'meta' image gives the same sizes, as
-    the tests check, but costs about 40 ms.)"""
+def transform_geometry(image_hw: tuple[int, int], min_size: int, max_size: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(resized_hw, padded_hw) of GeneralizedRCNNTransform for an image of `image_hw`, in its own
+    arithmetic: scale = min(min_size / shorter side, max_size / longer side) in Python floats,
+    each side int(side * scale) as F.interpolate(recompute_scale_factor=True) truncates, then
+    padded up to a multiple of 32 as batch_images does. (Running the transform itself on a
+    'meta' image gives the same sizes, as the tests check, but costs about 40 ms.)"""
+    h, w = int(image_hw[0]), int(image_hw[1])
+    scale = min(float(min_size) / min(h, w), float(max_size) / max(h, w))
+    rh, rw = int(h * scale), int(w * scale)
+    if rh < 1 or rw < 1:
+        raise ValueError(f"a {w}x{h} image becomes {rw}x{rh} at input size {min_size}/{max_size}")
+    ph, pw = (int(math.ceil(float(x) / SIZE_DIVISIBLE) * SIZE_DIVISIBLE) for x in (rh, rw))
+    return (rh, rw), (ph, pw)
+
+
+def model_input_geometry(photo_size: tuple[int, int], config: AnchorConfig, prepared: bool = False) -> InputGeometry:
+    """The training geometry of a photo of `photo_size` (w, h) for the input size of `config`;
+    `prepared`: the image is the dataset's frame already (its size is the frame)."""
     w, h = int(photo_size[0]), int(photo_size[1])
     if w <= 0 or h <= 0:
         raise ValueError(f"image size must be positive, got {w}x{h}")
-    scale = min(float(config.min_size) / min(h, w), float(config.max_size) / max(h, w))
-    rh, rw = int(h * scale), int(w * scale)
-    ph, pw = (int(math.ceil(float(x) / SIZE_DIVISIBLE) * SIZE_DIVISIBLE) for x in (rh, rw))
-    return InputGeometry((w, h), (rh, rw), (ph, pw))
+    frame = (h, w) if prepared else training_frame_hw(h, w, config.min_size, config.max_size)
+    resized, padded = transform_geometry(frame, config.min_size, config.max_size)
+    return InputGeometry((w, h), frame, resized, padded)
 
 
 def feature_map_sizes(padded_hw: tuple[int, int], config: AnchorConfig) -> list[tuple[int, int]]:
@@ -97,10 +116,21 @@ class AnchorPreview:
     regression_targets: np.ndarray
     decoded_boxes: np.ndarray
     best_iou_per_object: np.ndarray
+    object_ids: np.ndarray  # per previewed object, its index among the boxes given (thinner ones are dropped)
+    model: str | None = None  # the model whose training this shows, when known
+
+    boxes_given: int = 0
 
     @property
     def num_objects(self) -> int:
         return len(self.gt_boxes_input)
+
+    def describe_input(self) -> str:
+        """Which model's training this shows and at what input size, in one line."""
+        g = self.geometry
+        return (f"{self.model or 'custom anchors'} at input {self.config.min_size}/{self.config.max_size}: "
+                f"photo {g.photo_size[0]}x{g.photo_size[1]} -> model input {g.resized_hw[1]}x{g.resized_hw[0]} "
+                f"(padded {g.padded_hw[1]}x{g.padded_hw[0]})")
 
     @staticmethod
     def _label_counts(labels: np.ndarray) -> dict[str, int]:
@@ -143,7 +173,10 @@ class AnchorPreview:
     def to_json_dict(self) -> dict[str, Any]:
         g = self.geometry
         return {
+            "model": self.model,
+            "min_size": self.config.min_size, "max_size": self.config.max_size,
             "image_size": {"width": g.photo_size[0], "height": g.photo_size[1]},
+            "frame_size": {"width": g.frame_hw[1], "height": g.frame_hw[0]},
             "input_size": {"width": g.resized_hw[1], "height": g.resized_hw[0]},
             "padded_input_size": {"width": g.padded_hw[1], "height": g.padded_hw[0]},
             "anchors": int(len(self.labels)),
@@ -153,6 +186,7 @@ class AnchorPreview:
             "sampled": self.sampled_counts(),
             "rescued_objects": self.rescued_objects(),
             "objects_without_positive": self.objects_without_positive(),
+            "dropped_objects": sorted(set(range(self.boxes_given)) - set(self.object_ids.tolist())),
             "config": self.config.to_dict(),
         }
 
@@ -199,13 +233,13 @@ def _read_only(a: np.ndarray) -> np.ndarray:
 
 
 def anchor_layout(image_size: tuple[int, int], config: AnchorConfig,
-                  grid_sizes: list[tuple[int, int]] | None = None) -> _AnchorLayout:
+                  grid_sizes: list[tuple[int, int]] | None = None, prepared: bool = False) -> _AnchorLayout:
     key = (tuple(int(v) for v in image_size), config.sizes, config.aspect_ratios, config.min_size, config.max_size,
-           config.strides, tuple(map(tuple, grid_sizes)) if grid_sizes else None)
+           config.strides, tuple(map(tuple, grid_sizes)) if grid_sizes else None, prepared)
     if key in _LAYOUTS:
         _LAYOUTS.move_to_end(key)
         return _LAYOUTS[key]
-    geometry = model_input_geometry(image_size, config)
+    geometry = model_input_geometry(image_size, config, prepared)
     anchors, grid = generate_anchors(config, geometry.padded_hw, grid_sizes or feature_map_sizes(geometry.padded_hw, config))
     level = grid.level_of_anchor()
     size_table, ratio_table = _size_and_ratio_tables(config)
@@ -222,15 +256,25 @@ def anchor_layout(image_size: tuple[int, int], config: AnchorConfig,
 
 
 def preview_assignment(image_size: tuple[int, int], gt_boxes: np.ndarray, config: AnchorConfig,
-                       seed: int = 0, grid_sizes: list[tuple[int, int]] | None = None) -> AnchorPreview:
-    """The RPN's targets for a photo of `image_size` (w, h) with `gt_boxes` (G, 4) in photo
-    pixels. `grid_sizes` overrides the feature-map sizes for backbones other than a ResNet FPN
-    or a plain stride-s network. The anchor arrays (anchors_*, level, size, ratio) are shared
-    between calls with the same photo size and settings: read-only."""
-    layout = anchor_layout(image_size, config, grid_sizes)
+                       seed: int = 0, grid_sizes: list[tuple[int, int]] | None = None,
+                       drawn_on: tuple[int, int] | None = None, model: str | None = None,
+                       prepared: bool = False) -> AnchorPreview:
+    """The RPN's targets for a photo of `image_size` (w, h) with `gt_boxes` (G, 4) drawn on a
+    frame of `drawn_on` (w, h; default the photo: a sidecar may record another size), boxes
+    from core.anchors.boxes as training takes them. `grid_sizes` overrides the feature-map sizes
+    for backbones other than a ResNet FPN or a plain stride-s network. The anchor arrays
+    (anchors_*, level, size, ratio) are shared between calls with the same photo size and
+    settings: read-only. `prepared`: `image_size` is the dataset's frame already (an image that
+    core.training.dataset prepared), not a photo to be resized to it."""
+    layout = anchor_layout(image_size, config, grid_sizes, prepared)
     geometry, anchors = layout.geometry, layout.anchors
-    gt_photo = torch.as_tensor(np.asarray(gt_boxes, dtype=np.float32).reshape(-1, 4))
-    gt_input = geometry.photo_to_input(gt_photo)
+    given = np.asarray(gt_boxes, dtype=np.float64).reshape(-1, 4)
+    drawn_on = drawn_on or geometry.photo_size
+    # the dataset drops boxes thinner than a pixel in its frame; so does the preview
+    keep = usable_boxes(scale_boxes(given, drawn_on, geometry.frame_hw))
+    object_ids = np.flatnonzero(keep)
+    gt_input = geometry.photo_to_input(given[keep], drawn_on)
+    gt_photo = torch.from_numpy(scale_boxes(given[keep], drawn_on, (geometry.photo_size[1], geometry.photo_size[0])))
     match: MatchResult = match_anchors(anchors, gt_input, config, layout.grid)
     labels = match.labels
     sampled = sample_anchors(labels, config, seed)
@@ -252,5 +296,6 @@ def preview_assignment(image_size: tuple[int, int], gt_boxes: np.ndarray, config
         labels=labels.to(torch.int8).numpy(), matched_idxs=match.matched_idxs.numpy(),
         best_object=match.best_object.numpy(), iou=match.iou.numpy(), low_quality=match.low_quality.numpy(),
         sampled=sampled.numpy(), regression_targets=targets.numpy(), decoded_boxes=decoded.numpy(),
-        best_iou_per_object=match.best_iou_per_object.numpy(),
+        best_iou_per_object=match.best_iou_per_object.numpy(), object_ids=object_ids, model=model,
+        boxes_given=len(given),
     )

@@ -15,13 +15,11 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import nn
 
-from .config import AnchorConfig, config_strides  # noqa: F401 (re-exported)
+from core.models.layer_order import untrained_backbone, walked_layers
 
-_WALKED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
-_SKIPPED_BRANCHES = ("downsample",)
+from .config import AnchorConfig, config_strides  # noqa: F401 (re-exported)
 
 
 @dataclass
@@ -53,27 +51,6 @@ def _layer_params(module: nn.Module) -> tuple[int, int, int, int]:
     if isinstance(module, nn.MaxPool2d):
         return _first(module.kernel_size), _first(module.stride), _first(module.padding), _first(module.dilation)
     return _first(module.kernel_size), _first(module.stride), _first(module.padding), 1  # AvgPool2d
-
-
-def walked_layers(backbone: nn.Module, input_size: int = 224) -> list[tuple[str, nn.Module]]:
-    """The backbone's conv and pooling layers in forward order, shortcut branches left out."""
-    body = getattr(backbone, "body", backbone)  # torchvision's BackboneWithFPN
-    names = {m: n for n, m in body.named_modules()}
-    order: list[tuple[str, nn.Module]] = []
-    hooks = []
-    for name, module in body.named_modules():
-        if isinstance(module, _WALKED) and not any(part in _SKIPPED_BRANCHES for part in name.split(".")):
-            hooks.append(module.register_forward_hook(lambda m, i, o: order.append((names[m], m))))
-    was_training = body.training
-    try:
-        body.eval()
-        with torch.no_grad():
-            body(torch.zeros(1, 3, input_size, input_size))
-    finally:
-        body.train(was_training)
-        for h in hooks:
-            h.remove()
-    return order
 
 
 def receptive_field_table(backbone: nn.Module, input_size: int = 224) -> list[LayerField]:
@@ -125,3 +102,15 @@ def receptive_field_warnings(anchors: list[tuple[float, float]], config: AnchorC
             warnings.append(f"anchor {w:.0f}x{h:.0f} sits on level {level} (stride {config_strides(config)[level]}) "
                             f"whose receptive field is {field} px: larger than what the feature sees")
     return warnings
+
+
+def backbone_fields(project: Any, config: AnchorConfig) -> tuple[str, list[Any], list[int]]:
+    """(model name, receptive-field table, field per anchor level) of the backbone the project
+    trains: its training settings' model, else the classic RPN for a single-level config and the
+    mini Mask R-CNN otherwise. Built without weights, only its layer shapes matter."""
+    from core.models.specs import model_for_anchors
+
+    training = project.settings.get("training") or {}
+    name = model_for_anchors(config, training.get("model"))
+    table = receptive_field_table(untrained_backbone(name, config))
+    return name, table, level_receptive_fields(table, config_strides(config))

@@ -45,6 +45,15 @@ class MasklabRPN(RegionProposalNetwork):
 
     def assign_targets_to_anchors(self, anchors: list[Tensor], targets: list[dict[str, Tensor]]
                                   ) -> tuple[list[Tensor], list[Tensor]]:
+        """Labels and matched boxes per image, in float32 whatever the autocast state (the
+        anchors are float32 already, see Float32AnchorGenerator), by the preview's match_anchors."""
+        device_type = anchors[0].device.type if anchors else "cpu"
+        with torch.autocast(device_type, enabled=False):
+            return self._assign_float32([a.float() for a in anchors],
+                                        [{**t, "boxes": t["boxes"].float()} for t in targets])
+
+    def _assign_float32(self, anchors: list[Tensor], targets: list[dict[str, Tensor]]
+                        ) -> tuple[list[Tensor], list[Tensor]]:
         labels, matched_gt_boxes = [], []
         for anchors_per_image, targets_per_image in zip(anchors, targets):
             gt_boxes = targets_per_image["boxes"]

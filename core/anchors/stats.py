@@ -3,12 +3,14 @@ label and overall, suggested anchors (the histogram modes, and k-means with IoU 
 shapes) and how well an anchor configuration fits the objects, on the real anchor grid of each
 resized image.
 
-All sizes are in model-input pixels (each photo resized as the model's transform resizes it),
-the scale anchors live in.
+Boxes are the training boxes (core.anchors.boxes), taken to the model input exactly as training
+takes them (core.anchors.preview.InputGeometry): the log-binned histograms, k-means and the fit
+are in model-input pixels, the scale anchors live in; the linear-binned histograms (the study's
+tables) are in photo pixels. Each histogram's mode row gives the mean and variance of the boxes
+in the mode bin.
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +18,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from .assign import AnchorGrid, _pair_iou, build_anchor_generator
-from .boxes import annotation_boxes
+from core.errors import MasklabError
+from core.images import image_size
+
+from .assign import AnchorGrid, _pair_iou, build_anchor_generator, cell_rows
+from .boxes import annotation_boxes, scale_boxes, usable_boxes
 from .config import AnchorConfig
 from .preview import feature_map_sizes, model_input_geometry
+from .shapes import LINEAR, Histogram, histogram, kmeans_anchors, mean_best_iou
 
 BIN_COUNTS = tuple(range(10, 101, 10))
 FIT_GOOD_IOU = 0.7
@@ -28,29 +34,37 @@ FIT_POOR_IOU = 0.3
 
 @dataclass
 class DatasetObjects:
-    """Every object of a project: its box in photo pixels, label and image."""
+    """Every object of a project: its box in its annotation's pixels, label and image."""
 
-    boxes: np.ndarray                   # (N, 4) photo pixels
+    boxes: np.ndarray                   # (N, 4) annotation pixels
     labels: list[str]
     image_index: np.ndarray             # (N,) index into image_names / image_sizes
     image_names: list[str]
-    image_sizes: list[tuple[int, int]]  # (w, h) from the annotation record
+    image_sizes: list[tuple[int, int]]  # (w, h) of the photo (what training resizes)
     warnings: list[str] = field(default_factory=list)
+    drawn_on: list[tuple[int, int]] | None = None  # (w, h) each annotation records; None: the photo's
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    def annotation_sizes(self) -> list[tuple[int, int]]:
+        return self.drawn_on if self.drawn_on is not None else self.image_sizes
+
+    def subset(self, keep: np.ndarray) -> "DatasetObjects":
+        return DatasetObjects(self.boxes[keep], [l for l, k in zip(self.labels, keep) if k], self.image_index[keep],
+                              self.image_names, self.image_sizes, self.warnings, self.drawn_on)
+
     def select(self, label: str | None) -> "DatasetObjects":
         if label is None:
             return self
-        keep = np.array([l == label for l in self.labels], dtype=bool)
-        return DatasetObjects(self.boxes[keep], [l for l in self.labels if l == label], self.image_index[keep],
-                              self.image_names, self.image_sizes, self.warnings)
+        return self.subset(np.array([l == label for l in self.labels], dtype=bool))
 
 
 def collect_objects(project: Any) -> DatasetObjects:
-    """Boxes of all instances of all annotated images; unreadable annotations become warnings."""
-    boxes, labels, index, names, sizes, warnings = [], [], [], [], [], []
+    """Boxes of all instances of all annotated images (core.anchors.boxes, the training boxes);
+    unreadable annotations become warnings. Each photo's header gives its real size: a sidecar
+    may record another (the photo downscaled after labelling), and training follows the photo."""
+    boxes, labels, index, names, sizes, drawn_on, warnings = [], [], [], [], [], [], []
     for image, ann, error in project.iter_annotations():
         if error is not None:
             warnings.append(f"skipped: {error}")
@@ -62,130 +76,56 @@ def collect_objects(project: Any) -> DatasetObjects:
             warnings.append(f"{project.annotation_path(image)}: {found.skipped} object(s) without area left out")
         if not len(found):
             continue
+        recorded = (int(ann.image_width), int(ann.image_height))
+        try:
+            photo = tuple(int(v) for v in image_size(project.abs_path(image)))
+        except (MasklabError, OSError) as e:
+            warnings.append(f"{image.as_posix()}: photo size unreadable ({e}); using the size the sidecar records")
+            photo = recorded
         names.append(image.as_posix())
-        sizes.append((int(ann.image_width), int(ann.image_height)))
+        sizes.append(photo)
+        drawn_on.append(recorded)
         boxes.append(found.boxes)
         labels += found.labels
         index += [len(names) - 1] * len(found)
     return DatasetObjects(np.concatenate(boxes) if boxes else np.zeros((0, 4)), labels,
-                          np.asarray(index, dtype=np.int64), names, sizes, warnings)
-
-
-def input_scales(objects: DatasetObjects, config: AnchorConfig) -> np.ndarray:
-    """(x, y) factor from photo to model input of each image, as the model's transform resizes."""
-    scales = np.ones((len(objects.image_sizes), 2))
-    cache: dict[tuple[int, int], tuple[float, float]] = {}
-    for i, (w, h) in enumerate(objects.image_sizes):
-        if (w, h) not in cache:
-            g = model_input_geometry((w, h), config)
-            cache[(w, h)] = (g.resized_hw[1] / w, g.resized_hw[0] / h)
-        scales[i] = cache[(w, h)]
-    return scales
+                          np.asarray(index, dtype=np.int64), names, sizes, warnings, drawn_on)
 
 
 def input_boxes(objects: DatasetObjects, config: AnchorConfig) -> np.ndarray:
-    if not len(objects):
-        return np.zeros((0, 4))
-    s = input_scales(objects, config)[objects.image_index]
-    return objects.boxes * np.concatenate([s, s], axis=1)
+    """(N, 4) boxes in model-input pixels, the float32 values training's RPN receives."""
+    result = np.zeros((len(objects), 4))
+    drawn = objects.annotation_sizes()
+    for i, size in enumerate(objects.image_sizes):
+        rows = np.flatnonzero(objects.image_index == i)
+        if len(rows):
+            geometry = model_input_geometry(size, config)
+            result[rows] = geometry.photo_to_input(objects.boxes[rows], drawn[i]).numpy()
+    return result
 
 
-# -- histograms ----------------------------------------------------------------------------------
-@dataclass
-class Histogram:
-    """Log-spaced bins (areas and ratios span orders of magnitude): `edges` (bins + 1), `counts`,
-    the mode bin [mode_low, mode_high) with its count and share of all objects; mean and variance
-    of the raw values."""
-
-    edges: np.ndarray
-    counts: np.ndarray
-    mode_index: int
-    mean: float
-    variance: float
-
-    @property
-    def mode_low(self) -> float:
-        return float(self.edges[self.mode_index])
-
-    @property
-    def mode_high(self) -> float:
-        return float(self.edges[self.mode_index + 1])
-
-    @property
-    def mode_center(self) -> float:
-        """The geometric centre of the mode bin (the bins are even in log scale)."""
-        return math.sqrt(self.mode_low * self.mode_high)
-
-    @property
-    def mode_count(self) -> int:
-        return int(self.counts[self.mode_index]) if len(self.counts) else 0
-
-    @property
-    def mode_share(self) -> float:
-        total = int(self.counts.sum())
-        return self.mode_count / total if total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"bins": len(self.counts), "edges": [round(float(e), 6) for e in self.edges],
-                "counts": [int(c) for c in self.counts],
-                "mode": {"low": round(self.mode_low, 6), "high": round(self.mode_high, 6),
-                         "center": round(self.mode_center, 6), "count": self.mode_count,
-                         "share": round(self.mode_share, 6)},
-                "mean": round(self.mean, 6), "variance": round(self.variance, 6)}
+def trained_on(objects: DatasetObjects, config: AnchorConfig) -> np.ndarray:
+    """Which objects training keeps at this input size (core.anchors.boxes.usable_boxes in the
+    dataset's frame): the rest are thinner than a pixel there."""
+    keep = np.ones(len(objects), dtype=bool)
+    drawn = objects.annotation_sizes()
+    for i, size in enumerate(objects.image_sizes):
+        rows = np.flatnonzero(objects.image_index == i)
+        if len(rows):
+            frame = model_input_geometry(size, config).frame_hw
+            keep[rows] = usable_boxes(scale_boxes(objects.boxes[rows], drawn[i], frame))
+    return keep
 
 
-def histogram(values: np.ndarray, bins: int) -> Histogram:
-    values = np.asarray(values, dtype=np.float64)
-    values = values[np.isfinite(values) & (values > 0)]
-    if len(values) == 0:
-        return Histogram(np.array([1.0, 1.0]), np.zeros(1, dtype=np.int64), 0, float("nan"), float("nan"))
-    lo, hi = float(values.min()), float(values.max())
-    if hi <= lo:
-        lo, hi = lo / 1.01, hi * 1.01
-    edges = np.geomspace(lo, hi, bins + 1)
-    counts, _ = np.histogram(values, bins=edges)
-    return Histogram(edges, counts, int(np.argmax(counts)), float(values.mean()), float(values.var()))
-
-
-# -- k-means on box shapes -----------------------------------------------------------------------
-def shape_iou(wh: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    """(N, K) IoU of boxes and centroids of the given widths and heights, aligned at one corner."""
-    inter = np.minimum(wh[:, None, 0], centroids[None, :, 0]) * np.minimum(wh[:, None, 1], centroids[None, :, 1])
-    union = (wh[:, 0] * wh[:, 1])[:, None] + (centroids[:, 0] * centroids[:, 1])[None, :] - inter
-    return inter / union
-
-
-def kmeans_anchors(wh: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
-    """YOLO-style k-means with distance 1 - IoU on (width, height); k-means++ seeding; each
-    centroid is the median of its members. Returns (k', 2) sorted by area (k' <= k when there
-    are fewer distinct shapes)."""
-    wh = np.asarray(wh, dtype=np.float64).reshape(-1, 2)
-    distinct = np.unique(wh, axis=0)
-    k = min(k, len(distinct))
-    if k <= 0:
-        return np.zeros((0, 2))
-    rng = np.random.default_rng(seed)
-    centroids = [distinct[rng.integers(len(distinct))]]
-    for _ in range(1, k):
-        d = 1.0 - shape_iou(distinct, np.array(centroids)).max(axis=1)
-        p = d ** 2
-        centroids.append(distinct[rng.choice(len(distinct), p=p / p.sum())] if p.sum() > 0 else distinct[0])
-    c = np.array(centroids)
-    assignment = None
-    for _ in range(iterations):
-        new = np.argmax(shape_iou(wh, c), axis=1)
-        if assignment is not None and np.array_equal(new, assignment):
-            break
-        assignment = new
-        for j in range(k):
-            members = wh[assignment == j]
-            if len(members):
-                c[j] = np.median(members, axis=0)
-    return c[np.argsort(c[:, 0] * c[:, 1])]
-
-
-def mean_best_iou(wh: np.ndarray, centroids: np.ndarray) -> float:
-    return float(shape_iou(wh, centroids).max(axis=1).mean()) if len(wh) and len(centroids) else 0.0
+def photo_boxes(objects: DatasetObjects) -> np.ndarray:
+    """(N, 4) boxes in photo pixels."""
+    result = np.zeros((len(objects), 4))
+    drawn = objects.annotation_sizes()
+    for i, (w, h) in enumerate(objects.image_sizes):
+        rows = np.flatnonzero(objects.image_index == i)
+        if len(rows):
+            result[rows] = scale_boxes(objects.boxes[rows], drawn[i], (h, w))
+    return result
 
 
 # -- anchor fit on the real grids ----------------------------------------------------------------
@@ -227,15 +167,6 @@ class AnchorFit:
                 "mean_best_iou": round(float(self.best_iou.mean()) if self.objects else 0.0, 6)}
 
 
-def _cell_rows(grid: AnchorGrid) -> np.ndarray:
-    """One row per (level, cell anchor): x1 y1 x2 y2 of the cell anchor, stride_h, stride_w,
-    grid_h, grid_w."""
-    rows = [[*cell[a].tolist(), sh, sw, gh, gw]
-            for (gh, gw), (sh, sw), cell in zip(grid.grid_sizes, grid.strides, grid.cell_anchors)
-            for a in range(len(cell))]
-    return np.array(rows, dtype=np.float64).reshape(-1, 8)
-
-
 def _best_position(g1: np.ndarray, g2: np.ndarray, b1: np.ndarray, b2: np.ndarray, step: np.ndarray,
                    n: np.ndarray) -> np.ndarray:
     """Grid position along one axis whose anchor overlaps [g1, g2) the most: the overlap only
@@ -253,7 +184,7 @@ def _fit_on_grid(gt: np.ndarray, grid: AnchorGrid, good_iou: float) -> tuple[np.
     best anchor per (object, cell anchor) is found per axis (IoU grows with the intersection, the
     product of the two axes' overlaps); only around it are anchors enumerated and counted. IoUs
     use box_iou's float32 arithmetic."""
-    cells = _cell_rows(grid)
+    cells = np.array(cell_rows(grid), dtype=np.float64).reshape(-1, 11)[:, :8]  # x1 y1 x2 y2 sh sw gh gw
     g = gt[:, None, :]                                               # (N, 1, 4) against (K,) cells
     bx1, by1, bx2, by2, sh, sw, gh, gw = (np.broadcast_to(cells[:, c], (len(gt), len(cells))) for c in range(8))
     j = _best_position(g[..., 0], g[..., 2], bx1, bx2, sw, gw)
@@ -313,21 +244,50 @@ def anchor_fit(objects: DatasetObjects, config: AnchorConfig, good_iou: float = 
 
 
 # -- the whole report ----------------------------------------------------------------------------
+AREA, RATIO = "area", "aspect_ratio"
+QUANTITIES = (AREA, RATIO)
+MODEL_LOG, PHOTO_LINEAR = "model_log", "photo_linear"
+SCALES = (MODEL_LOG, PHOTO_LINEAR)
+
+
+def _area_ratio(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
+    return w * h, h / w  # annotation_boxes keeps only boxes with area
+
+
 @dataclass
 class GroupStats:
-    """Statistics of one label (or all objects, label None)."""
+    """Statistics of one label (or all objects, label None): per bin count, histograms of box
+    area and aspect ratio (height / width) with log bins in model-input pixels and with linear
+    bins in photo pixels; k-means shapes and the anchor fit in model-input pixels."""
 
     label: str | None
     count: int
-    area: dict[int, Histogram]      # bin count -> histogram of box areas (input px^2)
-    ratio: dict[int, Histogram]     # bin count -> histogram of height / width
-    kmeans: np.ndarray              # (k, 2) widths and heights
+    area: dict[int, Histogram]        # log bins, model-input px^2
+    ratio: dict[int, Histogram]       # log bins, model input
+    area_photo: dict[int, Histogram]  # linear bins, photo px^2
+    ratio_photo: dict[int, Histogram]  # linear bins, photo
+    kmeans: np.ndarray                # (k, 2) widths and heights
     kmeans_mean_iou: float
     fit: AnchorFit
 
+    def histograms(self, quantity: str, scale: str) -> dict[int, Histogram]:
+        """Bin count -> histogram of `quantity` (AREA, RATIO) at `scale` (MODEL_LOG, PHOTO_LINEAR)."""
+        return {(AREA, MODEL_LOG): self.area, (RATIO, MODEL_LOG): self.ratio,
+                (AREA, PHOTO_LINEAR): self.area_photo, (RATIO, PHOTO_LINEAR): self.ratio_photo}[(quantity, scale)]
+
+    def mode_table(self, quantity: str, scale: str) -> list[dict[str, Any]]:
+        """One row per bin count: bin count, mode bin number, count, mean, variance, share."""
+        return [h.mode_row() for _, h in sorted(self.histograms(quantity, scale).items())]
+
     def mode_anchor(self, bins: int) -> tuple[float, float]:
-        """(size, ratio) of the mode bins: size is the square root of the mode area."""
+        """(size, ratio) of the model-pixel mode bins: size is the square root of the mode area."""
         return math.sqrt(self.area[bins].mode_center), self.ratio[bins].mode_center
+
+    def mode_shape(self, bins: int) -> tuple[float, float]:
+        """(width, height) of the mode anchor: size squared is the area, height / width the ratio."""
+        size, ratio = self.mode_anchor(bins)
+        return size / math.sqrt(ratio), size * math.sqrt(ratio)
 
     def to_dict(self, bins: int) -> dict[str, Any]:
         size, ratio = self.mode_anchor(bins) if self.count else (float("nan"), float("nan"))
@@ -335,6 +295,9 @@ class GroupStats:
             "label": self.label, "objects": self.count,
             "area": {str(b): h.to_dict() for b, h in self.area.items()},
             "aspect_ratio": {str(b): h.to_dict() for b, h in self.ratio.items()},
+            "area_photo": {str(b): h.to_dict() for b, h in self.area_photo.items()},
+            "aspect_ratio_photo": {str(b): h.to_dict() for b, h in self.ratio_photo.items()},
+            "mode_tables": {f"{q}_{sc}": self.mode_table(q, sc) for q in QUANTITIES for sc in SCALES},
             "suggested": {
                 "mode": {"bins": bins, "size": round(size, 3), "ratio": round(ratio, 4)},
                 "kmeans": [{"width": round(float(w), 3), "height": round(float(h), 3),
@@ -347,14 +310,19 @@ class GroupStats:
 
 
 def group_stats(boxes: np.ndarray, fit: AnchorFit, label: str | None, k: int = 5,
-                bin_counts: tuple[int, ...] = BIN_COUNTS, seed: int = 0) -> GroupStats:
-    """Statistics of one group of objects from their model-input boxes and anchor fit."""
+                bin_counts: tuple[int, ...] = BIN_COUNTS, seed: int = 0,
+                boxes_photo: np.ndarray | None = None) -> GroupStats:
+    """Statistics of one group of objects from their model-input boxes (and photo boxes) and fit."""
+    area, ratio = _area_ratio(boxes)
+    area_p, ratio_p = _area_ratio(boxes if boxes_photo is None else boxes_photo)
     w, h = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
-    area, ratio = w * h, h / w  # annotation_boxes keeps only boxes with area
     wh = np.stack([w, h], axis=1)
     centroids = kmeans_anchors(wh, k, seed=seed)
     return GroupStats(label, len(boxes), {b: histogram(area, b) for b in bin_counts},
-                      {b: histogram(ratio, b) for b in bin_counts}, centroids, mean_best_iou(wh, centroids), fit)
+                      {b: histogram(ratio, b) for b in bin_counts},
+                      {b: histogram(area_p, b, LINEAR) for b in bin_counts},
+                      {b: histogram(ratio_p, b, LINEAR) for b in bin_counts},
+                      centroids, mean_best_iou(wh, centroids), fit)
 
 
 @dataclass
@@ -364,39 +332,34 @@ class DatasetStats:
     per_label: list[GroupStats]
     warnings: list[str]
 
+    def groups(self) -> list[GroupStats]:
+        return [self.overall] + self.per_label
+
     def to_dict(self, bins: int = 20) -> dict[str, Any]:
-        return {"units": "model-input pixels", "min_size": self.config.min_size, "max_size": self.config.max_size,
+        return {"units": "model-input pixels (log bins); photo pixels (linear bins, *_photo)",
+                "min_size": self.config.min_size, "max_size": self.config.max_size,
                 "overall": self.overall.to_dict(bins), "per_label": [g.to_dict(bins) for g in self.per_label],
                 "warnings": self.warnings}
 
 
 def dataset_stats(objects: DatasetObjects, config: AnchorConfig, label: str | None = None, k: int = 5,
                   bin_counts: tuple[int, ...] = BIN_COUNTS, seed: int = 0) -> DatasetStats:
-    """Statistics overall (or of `label` only) and per label."""
+    """Statistics overall (or of `label` only) and per label, of the objects training keeps at
+    this input size (thinner than a pixel there: left out, with a warning)."""
     chosen = objects.select(label)
+    warnings = list(objects.warnings)
+    keep = trained_on(chosen, config)
+    if not keep.all():
+        warnings.append(f"{int((~keep).sum())} object(s) thinner than a pixel at input {config.min_size}/"
+                        f"{config.max_size} left out: training drops them")
+        chosen = chosen.subset(keep)
     boxes = input_boxes(chosen, config)
+    photo = photo_boxes(chosen)
     fit = anchor_fit(chosen, config)
     names = np.array(chosen.labels, dtype=object)
     per_label = []
     for name in sorted(set(chosen.labels)):
         rows = np.flatnonzero(names == name)
-        per_label.append(group_stats(boxes[rows], fit.subset(rows), name, k, bin_counts, seed))
-    overall = group_stats(boxes, fit, label, k, bin_counts, seed)
-    return DatasetStats(config, overall, per_label, list(objects.warnings))
-
-
-def config_from_anchors(anchors: list[tuple[float, float]], base: AnchorConfig) -> AnchorConfig:
-    """An AnchorConfig that uses chosen (width, height) anchors, the rest of `base` kept.
-
-    torchvision's AnchorGenerator takes every size with every ratio on a level, and an FPN's
-    shared RPN head needs the same count on every level, so: for an FPN the level sizes stay and
-    the ratios become the anchors' distinct height / width ratios (2 decimals) on every level;
-    for a single-level config the sizes become the anchors' distinct sizes (sqrt(w h), rounded)
-    and the ratios their distinct ratios."""
-    if not anchors:
-        raise ValueError("no anchors chosen")
-    ratios = tuple(sorted({round(h / w, 2) for w, h in anchors}))
-    if base.strides is None:
-        return dataclasses.replace(base, aspect_ratios=(ratios,) * len(base.sizes))
-    sizes = tuple(sorted({max(1, int(round(math.sqrt(w * h)))) for w, h in anchors}))
-    return dataclasses.replace(base, sizes=(sizes,), aspect_ratios=(ratios,))
+        per_label.append(group_stats(boxes[rows], fit.subset(rows), name, k, bin_counts, seed, photo[rows]))
+    overall = group_stats(boxes, fit, label, k, bin_counts, seed, photo)
+    return DatasetStats(config, overall, per_label, warnings)

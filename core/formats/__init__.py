@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import filecmp
 import os
-import shutil
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from typing import Callable
 
 import numpy as np
 
 from ..annotation import Annotation, Shape
+from ..atomic import copy_file_new
 from ..errors import AnnotationError, FormatError, MasklabError, read_json_file
 from ..geometry import repair_polygon, validate_polygon
 from ..images import image_size
-from ..project import Project
+from ..project import MAX_NAME_BYTES, Project, image_name_problem, sidecar_path
 
 DEFAULT_LABEL = "object"
 
@@ -106,6 +108,13 @@ def safe_relative(name: str) -> PurePosixPath:
     parts = [p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", ".", "..", "/")]
     if not parts:
         raise ValueError(f"{name!r} is not a usable file name")
+    if re.fullmatch(r"[A-Za-z]:", parts[0]):
+        raise ValueError(f"{name!r} is an absolute Windows path; name images relative to the source "
+                         "(or give their folder with --images)")
+    too_long = [p for p in parts if len(os.fsencode(p)) > MAX_NAME_BYTES]
+    if too_long:
+        raise ValueError(f"the name {too_long[0][:40]!r}... is {len(os.fsencode(too_long[0]))} bytes long; "
+                         f"file systems allow {MAX_NAME_BYTES}")
     return PurePosixPath(*parts)
 
 
@@ -161,24 +170,49 @@ def _place_image(source: Path, target: Path, link: bool) -> str:
         except OSError:  # another file system, or links not allowed: a symlink still works
             os.symlink(source.resolve(), target)
         return "linked"
-    tmp = target.with_name(f".{target.name}.part")
-    try:
-        shutil.copy2(source, tmp)
-        os.replace(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
+    copy_file_new(source, target)  # a unique temporary name: two imports never share one
     return "copied"
 
 
-def apply_import(project: Project, plan: ImportPlan, link: bool = False, overwrite: bool = False) -> ImportSummary:
-    """Write a parsed plan into the project. Existing annotations are kept unless `overwrite`."""
+def apply_import(project: Project, plan: ImportPlan, link: bool = False, overwrite: bool = False,
+                 progress: Callable[[int, int, str], None] | None = None) -> ImportSummary:
+    """Write a parsed plan into the project. Existing annotations are kept unless `overwrite`.
+    `progress(done, total, item)` is called before each image (the window's progress bar).
+    One import at a time per project (a second one waits): each sees the other's files whole."""
+    with project.lock("import", timeout=-1):
+        return _apply_import(project, plan, link, overwrite, progress)
+
+
+def _name_problem(project: Project, item: ImportedImage, planned: Counter) -> str | None:
+    """Why `item` cannot become a project image with its own annotation file, or None."""
+    problem = image_name_problem(item.dest)
+    if problem:
+        return problem
+    if planned[sidecar_path(Path(item.dest))] > 1:
+        return (f"the source has several images named {Path(item.dest).stem}.* in one folder; they would "
+                f"share {sidecar_path(Path(item.dest)).name}: rename all but one")
+    others = project.sidecar_clash(Path(item.dest))
+    if others:
+        return (f"{', '.join(o.name for o in others)} is already in the project with the annotation file "
+                f"{sidecar_path(Path(item.dest)).name}, which this image would share: rename it first")
+    return None
+
+
+def _apply_import(project: Project, plan: ImportPlan, link: bool, overwrite: bool,
+                  progress: Callable[[int, int, str], None] | None) -> ImportSummary:
     summary = ImportSummary(notes=list(plan.notes))
+    planned = Counter(sidecar_path(Path(item.dest)) for item in plan.images)
     summary.labels_added = project.ensure_labels(plan.labels())
-    for item in plan.images:
+    for done, item in enumerate(plan.images):
+        if progress is not None:
+            progress(done, len(plan.images), str(item.dest))
         where = str(item.dest)
         target = project.abs_path(item.dest)
         sidecar = project.annotation_path(item.dest)
+        problem = _name_problem(project, item, planned)
+        if problem:
+            summary.notes.append(Note("skipped", where, problem))
+            continue
         if sidecar.exists() and not overwrite:
             summary.notes.append(Note("kept existing annotation", where, "use --overwrite to replace it"))
             continue

@@ -13,7 +13,6 @@ image sizes after EXIF orientation.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -22,7 +21,7 @@ from pycocotools import mask as coco_mask
 
 from ..annotation import Shape
 from ..atomic import atomic_write_json
-from ..errors import FormatError, MasklabError
+from ..errors import FormatError, MasklabError, finite_number
 from ..geometry import encode_labelme_mask, instance_mask, mask_area, mask_box
 from ..images import image_size
 from ..project import Project
@@ -58,21 +57,38 @@ def _require_keys(entry: Any, keys: tuple[str, ...], what: str, path: Path) -> d
     return entry
 
 
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _require_id(entry: dict[str, Any], key: str, what: str, path: Path) -> int:
+    """COCO ids are integers; anything else (a list, an object) cannot be matched up."""
+    value = entry[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormatError(path, f"{what}: {key!r} is {_short(value)}, not an integer")
+    return value
+
+
 def _polygon_part(raw: Any) -> np.ndarray:
     if not isinstance(raw, list) or len(raw) % 2 or len(raw) < 6:
         n = len(raw) if isinstance(raw, list) else type(raw).__name__
         raise ValueError(f"polygon needs an even number (at least 6) of coordinates, got {n}")
     for v in raw:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ValueError(f"polygon contains {v!r}, not a finite number")
+        if not finite_number(v):
+            raise ValueError(f"polygon contains {_short(v)}, not a finite number")
     return np.asarray(raw, dtype=np.float64).reshape(-1, 2)
 
 
-def _decode_rle(seg: dict[str, Any]) -> np.ndarray:
+def _decode_rle(seg: dict[str, Any], height: int, width: int) -> np.ndarray:
+    """The RLE's mask; its size is checked against the image's before anything is allocated."""
     size, counts = seg.get("size"), seg.get("counts")
-    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) for v in size)):
-        raise ValueError(f"RLE 'size' {size!r} is not [height, width]")
+    if not (isinstance(size, list) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
+        raise ValueError(f"RLE 'size' {_short(size)} is not [height, width]")
     h, w = size
+    if (h, w) != (height, width):
+        raise ValueError(f"RLE size {_short(size)} differs from the image's {height}x{width} (height x width)")
     if isinstance(counts, list):
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in counts) or sum(counts) != h * w:
             raise ValueError("uncompressed RLE counts are not non-negative integers summing to height*width")
@@ -99,7 +115,7 @@ def read_coco(src: Path, images_dir: Path | None = None) -> ImportPlan:
     names: dict[Any, str] = {}
     for i, cat in enumerate(categories):
         _require_keys(cat, ("id", "name"), f"category {i}", path)
-        names[cat["id"]] = str(cat["name"])
+        names[_require_id(cat, "id", f"category {i}", path)] = str(cat["name"])
     folders = [images_dir] if images_dir is not None else [path.parent, path.parent / "images", path.parent.parent / "images"]
 
     plan = ImportPlan("coco", path)
@@ -108,7 +124,7 @@ def read_coco(src: Path, images_dir: Path | None = None) -> ImportPlan:
     seen: set[PurePosixPath] = set()
     for i, entry in enumerate(images):
         _require_keys(entry, ("id", "file_name"), f"image {i}", path)
-        listed_ids.add(entry["id"])
+        listed_ids.add(_require_id(entry, "id", f"image {i}", path))
         where = f"image {entry['id']} ({entry['file_name']})"
         found = locate_image(plan, str(entry["file_name"]), folders, where)
         if found is None:
@@ -129,6 +145,8 @@ def read_coco(src: Path, images_dir: Path | None = None) -> ImportPlan:
 
     for i, ann in enumerate(annotations):
         _require_keys(ann, ("image_id", "category_id"), f"annotation {i}", path)
+        _require_id(ann, "image_id", f"annotation {i}", path)
+        _require_id(ann, "category_id", f"annotation {i}", path)
         where = f"annotation {ann.get('id', i)} (image {ann['image_id']})"
         if ann["image_id"] not in listed_ids:
             plan.note("skipped", where, f"image_id {ann['image_id']!r} is not in 'images'")
@@ -149,13 +167,9 @@ def _add_annotation(plan: ImportPlan, item: ImportedImage, ann: dict[str, Any], 
     seg = ann.get("segmentation")
     if isinstance(seg, dict):
         try:
-            mask = _decode_rle(seg)
+            mask = _decode_rle(seg, item.height, item.width)
         except ValueError as e:
             plan.note("skipped", where, str(e))
-            return
-        if mask.shape != (item.height, item.width):
-            plan.note("skipped", where, f"RLE size {list(mask.shape)} differs from the image's "
-                                        f"{item.height}x{item.width} (height x width)")
             return
         if not mask.any():
             plan.note("skipped", where, "the RLE mask is empty")
@@ -256,6 +270,11 @@ def project_to_coco(project: Project, images: list[str | Path] | None = None,
 
 def write_coco(project: Project, out: Path, problems: list[str] | None = None) -> dict[str, int]:
     """Write the project as a COCO JSON file; returns counts of images, annotations, categories."""
+    from ..output_paths import output_path_problem
+
+    problem = output_path_problem(project.root, out, folder=False)
+    if problem:  # the window's export comes here without the command line's check
+        raise FormatError(out, problem)
     data = project_to_coco(project, problems=problems)
     out = Path(out)
     try:

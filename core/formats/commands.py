@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Callable
 
 from ..errors import FormatError
 from ..project import Project
@@ -52,20 +53,28 @@ def read_source(args: argparse.Namespace) -> ImportPlan:
     raise FormatError(src, f"unknown import format {args.format!r}")
 
 
-def import_into_project(args: argparse.Namespace) -> ImportSummary:
+def import_into_project(args: argparse.Namespace,
+                        progress: Callable[[int, int, str], None] | None = None) -> ImportSummary:
+    """The import the CLI and the window run: parse the source whole, then write it into the
+    project; `progress(done, total, item)` is called per image while writing."""
     plan = read_source(args)  # parse everything first: a broken source changes nothing
     project = Project.open(args.project)
-    return apply_import(project, plan, link=bool(args.link), overwrite=bool(args.overwrite))
+    return apply_import(project, plan, link=bool(args.link), overwrite=bool(args.overwrite), progress=progress)
+
+
+def import_report(args: argparse.Namespace, summary: ImportSummary) -> str:
+    """What `main.py import` prints, and what the window's import dialog shows."""
+    return f"imported {args.format} from {args.src} into {args.project}\n{summary.text()}"
 
 
 def run_import(args: argparse.Namespace) -> int:
     summary = import_into_project(args)
-    print(f"imported {args.format} from {args.src} into {args.project}")
-    print(summary.text())
+    print(import_report(args, summary))
     return 0
 
 
-def run_export(args: argparse.Namespace) -> int:
+def export_project(args: argparse.Namespace) -> str:
+    """The export the CLI and the window run; returns the report `main.py export` prints."""
     project = Project.open(args.project, create=False)
     out = Path(args.out).expanduser().resolve()
     problems: list[str] = []
@@ -77,7 +86,11 @@ def run_export(args: argparse.Namespace) -> int:
         from .yolo import write_yolo
 
         counts = write_yolo(project, out, problems)
-    print(f"exported {args.format} to {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    for problem in problems:
-        print(f"  skipped: {problem}")
+    lines = [f"exported {args.format} to {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items())]
+    lines += [f"  skipped: {problem}" for problem in problems]
+    return "\n".join(lines)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    print(export_project(args))
     return 0

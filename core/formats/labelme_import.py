@@ -21,8 +21,11 @@ from . import ImportedImage, ImportPlan, read_size, require_source
 def _image_for(json_path: Path, image_path: str) -> Path | None:
     if image_path:
         candidate = json_path.parent / image_path.replace("\\", "/")
-        if candidate.is_file():
-            return candidate
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError:  # a name too long for the file system, a loop of links: look beside the JSON
+            pass
     for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
         candidate = json_path.with_suffix(suffix)
         if candidate.is_file():

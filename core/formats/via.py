@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import FormatError
+from ..errors import FormatError, finite_number
 from ..project import PROJECT_FILE, iter_images
 from . import (
     DEFAULT_LABEL,
@@ -94,11 +94,24 @@ def _numbers(attrs: dict[str, Any], key: str) -> list[float]:
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ValueError(f"'{key}' contains {v!r}, not a number")
-        if not math.isfinite(v):
-            raise ValueError(f"'{key}' contains {v!r}, not a finite number")
+            raise ValueError(f"'{key}' contains {_short(v)}, not a number")
+        if not finite_number(v):
+            raise ValueError(f"'{key}' contains {_short(v)}, not a finite number")
         out.append(float(v))
     return out
+
+
+def _number(attrs: dict[str, Any], key: str) -> float:
+    """A single number (rect x, circle r, ...): [] or [1, 2] are refused, [5] is taken as 5."""
+    values = _numbers(attrs, key)
+    if len(values) != 1:
+        raise ValueError(f"'{key}' is {_short(attrs[key])}, not one number")
+    return values[0]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, theta: float = 0.0) -> np.ndarray:
@@ -120,15 +133,14 @@ def region_outline(shape_attrs: dict[str, Any]) -> np.ndarray:
             pts = pts[:-1]  # an explicitly closed ring; labelme closes implicitly
         return pts
     if name == "rect":
-        x, y = _numbers(shape_attrs, "x")[0], _numbers(shape_attrs, "y")[0]
-        w, h = _numbers(shape_attrs, "width")[0], _numbers(shape_attrs, "height")[0]
+        x, y, w, h = (_number(shape_attrs, k) for k in ("x", "y", "width", "height"))
         return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
     if name == "circle":
-        cx, cy, r = (_numbers(shape_attrs, k)[0] for k in ("cx", "cy", "r"))
+        cx, cy, r = (_number(shape_attrs, k) for k in ("cx", "cy", "r"))
         return _ellipse(cx, cy, r, r)
     if name == "ellipse":
-        cx, cy, rx, ry = (_numbers(shape_attrs, k)[0] for k in ("cx", "cy", "rx", "ry"))
-        theta = _numbers(shape_attrs, "theta")[0] if "theta" in shape_attrs else 0.0
+        cx, cy, rx, ry = (_number(shape_attrs, k) for k in ("cx", "cy", "rx", "ry"))
+        theta = _number(shape_attrs, "theta") if "theta" in shape_attrs else 0.0
         return _ellipse(cx, cy, rx, ry, theta)
     raise ValueError(f"shape {name!r} has no area (only polygon, polyline, rect, circle, ellipse import)")
 

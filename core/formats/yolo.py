@@ -13,13 +13,13 @@ classes.txt and a data.yaml, classes in project label order from 0.
 """
 from __future__ import annotations
 
-import ast
 import json
 import math
 import shutil
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import yaml
 
 from ..annotation import Shape
 from ..atomic import atomic_write_text
@@ -49,37 +49,35 @@ def read_names_file(path: Path) -> list[str]:
 
 
 def _yaml_names(text: str, path: Path) -> list[str]:
-    """`names:` of an Ultralytics data.yaml: an inline list, a block list or an id: name map."""
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        if not line.startswith("names:"):
-            continue
-        inline = line[len("names:"):].split("#")[0].strip()
-        if inline:
-            try:
-                value = ast.literal_eval(inline)
-            except (ValueError, SyntaxError) as e:
-                raise FormatError(path, f"cannot parse 'names: {inline}'") from e
-            if isinstance(value, dict):
-                return [str(value[k]) for k in sorted(value)]
-            return [str(v) for v in value]
-        by_id: dict[int, str] = {}
-        block: list[str] = []
-        for entry in lines[i + 1:]:
-            if not entry.strip():
-                continue
-            if not entry.startswith((" ", "\t")):
-                break
-            entry = entry.strip()
-            if entry.startswith("- "):
-                block.append(entry[2:].strip().strip("'\""))
-            elif ":" in entry:
-                key, value = entry.split(":", 1)
-                if not key.strip().isdigit():
-                    raise FormatError(path, f"names entry {entry!r} is not 'id: name'")
-                by_id[int(key)] = value.strip().strip("'\"")
-        return block or [by_id[k] for k in sorted(by_id)]
-    raise FormatError(path, "no 'names:' entry")
+    """`names:` of an Ultralytics data.yaml, read with PyYAML: a list (inline or block), or an
+    `id: name` map with the ids 0..n-1."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        raise FormatError(path, f"not valid YAML{where}: {getattr(e, 'problem', None) or e}") from e
+    except RecursionError as e:
+        raise FormatError(path, "not usable YAML: nested too deep") from e
+    if not isinstance(data, dict) or "names" not in data:
+        raise FormatError(path, "no 'names:' entry")
+    names = data["names"]
+    if isinstance(names, dict):
+        keys = list(names)
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in keys) or sorted(keys) != list(range(len(keys))):
+            raise FormatError(path, f"'names' maps {_short(keys)}; the keys must be the class ids 0..{len(keys) - 1}")
+        names = [names[k] for k in range(len(keys))]
+    if not isinstance(names, list) or not names:
+        raise FormatError(path, f"'names' is {_short(names)}; expected a list of class names or an 'id: name' map")
+    for i, name in enumerate(names):
+        if isinstance(name, bool) or not isinstance(name, (str, int, float)) or not str(name).strip():
+            raise FormatError(path, f"class {i} of 'names' is {_short(name)}, not a name")
+    return [str(n).strip() for n in names]
+
+
+def _short(value: object, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _find_names(root: Path) -> list[str] | None:
@@ -200,10 +198,12 @@ def _yolo_lines(ann_shapes: list[Shape], classes: dict[str, int], width: int, he
 def write_yolo(project: Project, out: Path, problems: list[str] | None = None) -> dict[str, int]:
     """Write images/, labels/, classes.txt and data.yaml under `out`; returns counts."""
     problems = problems if problems is not None else []
+    from ..output_paths import output_path_problem
+
     out = Path(out).expanduser().resolve()
-    if out.is_relative_to(project.root):
-        raise FormatError(out, "choose a folder outside the project: the exported copies of the "
-                               "images would otherwise become images of the project")
+    problem = output_path_problem(project.root, out, folder=True)
+    if problem:  # the exported copies of the images would become images of the project
+        raise FormatError(out, problem)
     labels = project.label_names()
     records = []
     for rel, ann, err in project.iter_annotations():

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections import OrderedDict
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models.detection.rpn import concat_box_prediction_layers
 from torchvision.models.detection.transform import GeneralizedRCNNTransform
 
+from core.anchors.assign import build_anchor_generator
 from core.anchors.config import AnchorConfig
-from core.anchors.rpn import build_rpn
+from core.anchors.rpn import MasklabRPN
 from core.models.maskrcnn import anchors_per_location
 
 BLOCK_CHANNELS = (32, 64, 128, 256, 256)  # the five 5x5 conv blocks
@@ -66,14 +68,32 @@ class ClassicRPNHead(nn.Module):
         return [self.cls_logits(f) for f in features], [self.bbox_pred(f) for f in features]
 
 
+class ClassicProposalNetwork(MasklabRPN):
+    """Masklab's RPN with the study's option for the box loss: `reg_all_positives` regresses every
+    positive anchor of the image (the loss is then the mean over them) instead of only the
+    sampled ones (torchvision: sum over the sampled positives / the sampled mini-batch size)."""
+
+    reg_all_positives = False
+
+    def compute_loss(self, objectness: Tensor, pred_bbox_deltas: Tensor, labels: list[Tensor],
+                     regression_targets: list[Tensor]) -> tuple[Tensor, Tensor]:
+        objectness_loss, box_loss = super().compute_loss(objectness, pred_bbox_deltas, labels, regression_targets)
+        if self.reg_all_positives:
+            positive = torch.where(torch.cat(labels, dim=0) >= 1)[0]
+            box_loss = F.smooth_l1_loss(pred_bbox_deltas[positive], torch.cat(regression_targets, dim=0)[positive],
+                                        beta=1 / 9, reduction="sum") / max(1, positive.numel())
+        return objectness_loss, box_loss
+
+
 class ClassicRPN(nn.Module):
     """Train mode: `model(images, targets)` -> {"loss_objectness", "loss_rpn_box_reg"} (only the
-    terms `loss_mode` trains: "both", "cls" or "reg"). Eval mode: a list of {boxes, labels (all 1),
+    terms `loss_mode` trains: "both", "cls" or "reg"; `reg_all_positives` regresses every positive
+    anchor instead of the sampled ones). Eval mode: a list of {boxes, labels (all 1),
     scores} per image, boxes in the photo's pixels, best first."""
 
     def __init__(self, anchors: AnchorConfig, loss_mode: str = "both",
                  pre_nms_top_n: dict[str, int] | None = None, post_nms_top_n: dict[str, int] | None = None,
-                 nms_thresh: float = 0.7) -> None:
+                 nms_thresh: float = 0.7, reg_all_positives: bool = False) -> None:
         super().__init__()
         k = anchors_per_location(anchors, 1, "rpn_classic")
         if anchors.strides not in (None, (STRIDE,)):
@@ -82,10 +102,20 @@ class ClassicRPN(nn.Module):
         self.loss_mode = loss_mode  # validated by the property setter
         self.transform = GeneralizedRCNNTransform(anchors.min_size, anchors.max_size, IMAGENET_MEAN, IMAGENET_STD)
         self.backbone = build_classic_backbone()
-        self.rpn = build_rpn(anchors, self.backbone.out_channels, head=ClassicRPNHead(self.backbone.out_channels, k),
-                             pre_nms_top_n=pre_nms_top_n or {"training": 2000, "testing": 1000},
-                             post_nms_top_n=post_nms_top_n or {"training": 2000, "testing": 1000},
-                             nms_thresh=nms_thresh, score_thresh=0.0)
+        self.rpn = ClassicProposalNetwork(
+            build_anchor_generator(anchors), ClassicRPNHead(self.backbone.out_channels, k), anchors,
+            pre_nms_top_n=pre_nms_top_n or {"training": 2000, "testing": 1000},
+            post_nms_top_n=post_nms_top_n or {"training": 2000, "testing": 1000},
+            nms_thresh=nms_thresh, score_thresh=0.0)
+        self.reg_all_positives = reg_all_positives
+
+    @property
+    def reg_all_positives(self) -> bool:
+        return self.rpn.reg_all_positives
+
+    @reg_all_positives.setter
+    def reg_all_positives(self, value: bool) -> None:
+        self.rpn.reg_all_positives = bool(value)
 
     @property
     def loss_mode(self) -> str:

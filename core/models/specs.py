@@ -69,6 +69,20 @@ def model_spec(name: str) -> ModelSpec:
         raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(MODEL_NAMES)}") from None
 
 
+def model_for_anchors(config: AnchorConfig, preferred: str | None = None) -> str:
+    """The model whose feature levels `config` fits: `preferred` when it does, else the first
+    that does (ValueError when none)."""
+    def fits(name: str) -> bool:
+        own = model_spec(name).default_anchors()
+        return len(own.sizes) == len(config.sizes) and own.strides == config.strides
+
+    for name in ([preferred] if preferred else []) + [DEFAULT_MODEL, *MODEL_NAMES]:
+        if fits(name):
+            return name
+    raise ValueError(f"no model has {len(config.sizes)} anchor level(s) at strides "
+                     f"{list(config.strides) if config.strides else 'of an FPN'}")
+
+
 def training_anchor_config(project: Any, model: str | None = None, image_size: int | None = None,
                            max_size: int | None = None, project_anchors: bool = True) -> AnchorConfig:
     """The anchors and model input size that training the project will use: the model (given, else

@@ -5,14 +5,15 @@ choice with a logged reason instead of failing."""
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.error import URLError
 from urllib.parse import urlparse
 
 import torch
 from torch import nn
-from torch.hub import HASH_REGEX, download_url_to_file
 from torchvision.models import WeightsEnum
 
 from core.errors import MasklabError
@@ -30,7 +31,22 @@ class WeightsError(MasklabError):
 
 
 class WeightsUnavailable(Exception):
-    """A pretrained file is neither cached nor downloadable (offline); the caller falls back."""
+    """A pretrained file is neither cached nor downloadable; the caller falls back. `offline`:
+    the download failed for want of a network (the usual case), not for another reason."""
+
+    def __init__(self, message: str, offline: bool = False):
+        super().__init__(message)
+        self.offline = offline
+
+
+def _is_network_failure(error: BaseException) -> bool:
+    return isinstance(error, (URLError, ConnectionError, TimeoutError, socket.gaierror)) or "urlopen error" in str(error)
+
+
+def for_people(path: str | Path) -> str:
+    """A path as a person reads it: the home folder written as ~."""
+    text, home = str(path), str(Path.home())
+    return "~" + text[len(home):] if home not in ("", "/") and text.startswith(home) else text
 
 
 @dataclass
@@ -59,21 +75,26 @@ def cached_weights_path(weights: WeightsEnum) -> Path:
     return weights_dir() / Path(urlparse(weights.url).path).name
 
 
-def fetch_torchvision_weights(weights: WeightsEnum) -> Path:
-    """The cached file for `weights`, downloading it when absent; WeightsUnavailable when that fails."""
+def torchvision_state_dict(weights: WeightsEnum) -> tuple[dict[str, torch.Tensor], Path]:
+    """The tensors of torchvision's file for `weights` and where it lies, through
+    torch.hub.load_state_dict_from_url: read from $TORCH_HOME/hub/checkpoints, else downloaded
+    there (with a progress bar, and checked against the hash in its name). WeightsUnavailable when
+    it is absent and cannot be downloaded; WeightsError when the cached file is unreadable."""
     path = cached_weights_path(weights)
-    if path.is_file():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    cached = path.is_file()
+    if not cached:
         log.info("downloading %s to %s", weights.url, path)
-        match = HASH_REGEX.search(path.name)
-        hash_prefix = match.group(1) if match else None
-        download_url_to_file(weights.url, str(path), hash_prefix, progress=True)
-    except Exception as e:  # URLError offline, HTTP errors, hash mismatch, disk full
+    try:
+        data = torch.hub.load_state_dict_from_url(weights.url, model_dir=str(path.parent), map_location="cpu",
+                                                  progress=True, check_hash=True, file_name=path.name,
+                                                  weights_only=True)
+    except Exception as e:  # URLError offline, HTTP errors, hash mismatch, disk full, a damaged file
+        if cached:
+            raise WeightsError(path, f"cannot be read as a PyTorch weights file ({type(e).__name__}: {e})") from e
         path.unlink(missing_ok=True)
-        raise WeightsUnavailable(f"{path} is absent and downloading {weights.url} failed ({e})") from e
-    return path
+        raise WeightsUnavailable(f"{path} is absent and downloading {weights.url} failed ({e})",
+                                 offline=_is_network_failure(e)) from e
+    return tensors_of(data, path), path
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -86,6 +107,11 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         data: Any = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise WeightsError(path, f"cannot be read as a PyTorch weights file ({type(e).__name__}: {e})") from e
+    return tensors_of(data, path)
+
+
+def tensors_of(data: Any, path: Path) -> dict[str, torch.Tensor]:
+    """The state dict in what a .pth file held (itself, or under "model" and the like); WeightsError naming `path`."""
     if isinstance(data, dict):
         for key in ("model", "state_dict", "model_state_dict"):
             if isinstance(data.get(key), dict):
@@ -150,30 +176,42 @@ def plan_weights(weights: str, coco: WeightsEnum | None, imagenet: WeightsEnum |
         return plan
 
     notes: list[str] = []
+    failed: list[tuple[str, Exception]] = []  # (which weights, why not), for the message people read
     if choice.lower() == "default":
         if coco is None:
             notes.append("no COCO detection weights exist for this model")
         else:
             try:
-                path = fetch_torchvision_weights(coco)
-                state = read_state_dict(path)
+                state, path = torchvision_state_dict(coco)
                 return WeightsPlan("coco", f"COCO weights from {path}", state_dict=state,
                                    skip_prefixes=PREDICTOR_PREFIXES, file_name=path.name, notes=notes)
             except (WeightsUnavailable, WeightsError) as e:
                 notes.append(f"COCO weights unavailable: {e}")
+                failed.append(("COCO", e))
                 log.warning("COCO weights unavailable, trying the ImageNet backbone: %s", e)
     if imagenet is None:
         notes.append("no ImageNet backbone weights exist for this model")
     else:
         try:
-            path = fetch_torchvision_weights(imagenet)
-            state = read_state_dict(path)
-            return WeightsPlan("imagenet", f"ImageNet backbone from {path}", backbone_state=state,
-                               file_name=path.name, notes=notes)
+            state, path = torchvision_state_dict(imagenet)
+            source = f"ImageNet backbone from {path}"
+            return WeightsPlan("imagenet", f"{_why_not(failed)}; {source}" if failed else source,
+                               backbone_state=state, file_name=path.name, notes=notes)
         except (WeightsUnavailable, WeightsError) as e:
             notes.append(f"ImageNet weights unavailable: {e}")
+            failed.append(("ImageNet", e))
             log.warning("ImageNet backbone weights unavailable, starting from random weights: %s", e)
     plan = WeightsPlan("none", "none (random init, trainable BatchNorm)", notes=notes)
-    if choice.lower() == "imagenet" or coco is not None or imagenet is not None:
-        plan.source += "; " + "; ".join(notes)  # why nothing pretrained could be had
+    if failed:  # why nothing pretrained could be had, said for people (the log has the details)
+        plan.source = f"{_why_not(failed)}, training from scratch"
+    elif choice.lower() == "imagenet":
+        plan.source += "; no ImageNet backbone weights exist for this model"
     return plan
+
+
+def _why_not(failed: list[tuple[str, Exception]]) -> str:
+    """Why no pretrained file could be had, for people: "offline: no COCO or ImageNet weights in
+    ~/.cache/torch/hub/checkpoints" when the network was missing, else each reason."""
+    if all(getattr(e, "offline", False) for _, e in failed):
+        return f"offline: no {' or '.join(name for name, _ in failed)} weights in {for_people(weights_dir())}"
+    return "; ".join(f"{name} weights unusable ({e})" for name, e in failed)

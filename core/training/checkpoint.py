@@ -14,9 +14,9 @@ from core.anchors.config import AnchorConfig
 from core.atomic import atomic_write_bytes
 
 from . import TrainingError
+from .runs import BEST, LAST  # noqa: F401 (the run-folder names live in runs.py)
 
 CHECKPOINT_FORMAT = "masklab-checkpoint-1"
-LAST, BEST = "last.pt", "best.pt"
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

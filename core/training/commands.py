@@ -57,7 +57,9 @@ def run_train(args: argparse.Namespace) -> int:
             optimizer=args.optimizer, image_size=args.image_size, device=args.device, weights=args.weights,
             max_iters=args.max_iters, workers=args.workers, seed=args.seed,
             augment=getattr(args, "augment", None), early_stop_patience=getattr(args, "patience", None),
-            schedule=getattr(args, "schedule", None))
+            schedule=getattr(args, "schedule", None), early_stop_on=getattr(args, "early_stop_on", None),
+            rpn_loss=getattr(args, "rpn_loss", None), rpn_reg_all_positives=getattr(args, "rpn_reg_all_positives", None),
+            rpn_sampling=getattr(args, "rpn_sampling", None))
         from core.models.specs import MODEL_NAMES
 
         if settings.model not in MODEL_NAMES:
@@ -79,12 +81,40 @@ def run_train(args: argparse.Namespace) -> int:
     return 0 if result.status in ("finished", "early_stopped", "cancelled") else 1
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_checkpoint
+def _progress_sink(args: argparse.Namespace) -> Any:
+    """JSON lines on stdout with --json-progress, else a tqdm bar (or lines) on stderr."""
+    from .events import JsonLinesSink
+    from .progress import TerminalProgress
 
-    project = Project.open(args.project, create=False)
-    metrics = evaluate_checkpoint(args.checkpoint, project, split=args.split, device=args.device)
-    if args.json:
+    return JsonLinesSink(sys.stdout) if getattr(args, "json_progress", False) else TerminalProgress(sys.stderr)
+
+
+def _report_failure(args: argparse.Namespace, sink: Any, error: MasklabError) -> int:
+    """With --json-progress a failure is one "error" event (exit 1); else main() prints it."""
+    if not getattr(args, "json_progress", False):
+        sink.close()
+        raise error
+    sink({"type": "error", "message": str(error), "hint": getattr(error, "hint", "")})
+    return 1
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .distributed import resolve_device
+    from .evaluate import evaluate_checkpoint
+    from .progress import ImageProgress
+
+    sink = _progress_sink(args)
+    try:
+        project = Project.open(args.project, create=False)
+        progress = ImageProgress("evaluate", sink, split=args.split, device=str(resolve_device(args.device)),
+                                 checkpoint=str(args.checkpoint))
+        metrics = evaluate_checkpoint(args.checkpoint, project, split=args.split, device=args.device,
+                                      progress=progress)
+    except MasklabError as e:
+        return _report_failure(args, sink, e)
+    if getattr(args, "json_progress", False):
+        sink({"type": "result", "task": "evaluate", "metrics": metrics})
+    elif args.json:
         print(json.dumps(metrics))
     else:
         print(_format_metrics(metrics))
@@ -92,11 +122,23 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_images
+    from .predict import load_predictor, project_image_names, write_project_predictions
+    from .progress import ImageProgress
 
-    project = Project.open(args.project, create=False)
-    written = predict_images(args.checkpoint, project, images=args.images or None, score=args.score,
-                             device=args.device, overlay_dir=args.overlay,
-                             progress_callback=lambda done, total, img: print(f"[{done}/{total}] {img}", file=sys.stderr))
-    print(f"wrote {len(written)} prediction files under {project.root / 'predictions'}")
+    sink = _progress_sink(args)
+    try:
+        project = Project.open(args.project, create=False)
+        predictor = load_predictor(args.checkpoint, args.device)
+        names = project_image_names(project, args.images or None)
+        progress = ImageProgress("predict", sink, device=str(predictor.device), checkpoint=str(args.checkpoint))
+        progress(0, len(names), "")
+        written = write_project_predictions(predictor, project, names, args.score, progress=progress,
+                                            overlay_dir=args.overlay)
+    except MasklabError as e:
+        return _report_failure(args, sink, e)
+    folder = project.root / "predictions"
+    if getattr(args, "json_progress", False):
+        sink({"type": "result", "task": "predict", "written": len(written), "folder": str(folder)})
+    else:
+        print(f"wrote {len(written)} prediction files under {folder}")
     return 0

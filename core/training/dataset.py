@@ -3,10 +3,11 @@
 Each item is (image, target): the image a float CHW tensor in 0..1, resized once the way the
 model's GeneralizedRCNNTransform would (shorter side `min_size`, longer side at most
 `max_size`) and cached, so later epochs neither decode JPEGs nor resize; the target holds
-`boxes` (from the masks), `labels` (1.. in project label order, 0 is background), `masks`
+`boxes` (each instance's exact outline box, core.anchors.boxes: the boxes the anchor preview
+and the statistics show), `labels` (1.. in project label order, 0 is background), `masks`
 (uint8 N x H x W), `iscrowd`, `area` and `image_id` (the dataset index). Crowd regions are kept
 apart (`crowd_masks`) for evaluation and never trained on. Images whose sidecar has no objects
-are negatives. Objects that come out empty or thinner than a pixel are dropped and counted.
+are negatives. Objects whose box comes out empty or thinner than a pixel are dropped and counted.
 """
 from __future__ import annotations
 
@@ -19,12 +20,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
-from torchvision.ops import masks_to_boxes
 from torchvision.transforms.v2 import functional as TF
 
+from core.anchors.boxes import instance_box, scale_boxes, usable_boxes
+from core.anchors.frames import resize_scale, training_frame_hw
 from core.annotation import Annotation
 from core.errors import AnnotationError
-from core.geometry import instance_mask, mask_box
+from core.geometry import instance_mask
 from core.images import load_image
 
 log = logging.getLogger(__name__)
@@ -35,16 +37,12 @@ def is_crowd(parts: list) -> bool:
     return any(bool(p.flags.get("iscrowd") or p.extra.get("iscrowd")) for p in parts)
 
 
-def resize_scale(height: int, width: int, min_size: int, max_size: int) -> float:
-    """GeneralizedRCNNTransform's resize factor."""
-    return min(min_size / min(height, width), max_size / max(height, width))
-
-
 @dataclass
 class Instances:
     """An image's objects as masks at one size, with what was dropped and why."""
 
     masks: np.ndarray  # bool N x H x W
+    boxes: np.ndarray  # float32 N x 4, the training boxes at H x W (core.anchors.boxes)
     labels: np.ndarray  # int64, 1-based project label index
     crowd: np.ndarray  # bool N
     dropped: dict[str, int] = field(default_factory=dict)
@@ -56,7 +54,7 @@ def annotation_instances(ann: Annotation, label_index: dict[str, int], height: i
     (scaled when the size differs). Unknown labels, undecodable masks and empty objects are
     counted in `dropped`, never raised."""
     sy, sx = height / max(1, ann.image_height), width / max(1, ann.image_width)
-    masks, labels, crowd = [], [], []
+    masks, boxes, labels, crowd = [], [], [], []
     dropped: dict[str, int] = {}
 
     def drop(reason: str) -> None:
@@ -65,6 +63,12 @@ def annotation_instances(ann: Annotation, label_index: dict[str, int], height: i
     for label, parts in ann.instances():
         if label not in label_index:
             drop(f"label {label!r} not in the project's labels")
+            continue
+        outline = instance_box(parts, (ann.image_width, ann.image_height))
+        box = None if outline is None else scale_boxes(np.array([outline]), (ann.image_width, ann.image_height),
+                                                       (height, width))
+        if box is None or not usable_boxes(box)[0]:
+            drop("empty or thinner than a pixel at the model input (degenerate polygon or outside the image)")
             continue
         if (sy, sx) != (1.0, 1.0):
             parts = [p.copy() for p in parts]
@@ -82,17 +86,15 @@ def annotation_instances(ann: Annotation, label_index: dict[str, int], height: i
         except ValueError as e:
             drop(f"unreadable mask ({e})")
             continue
-        box = mask_box(m)
-        if box is None or box[2] - box[0] < 1 or box[3] - box[1] < 1:
-            drop("empty after rasterising (degenerate polygon or outside the image)")
-            continue
         masks.append(m)
+        boxes.append(box[0])
         labels.append(label_index[label])
         crowd.append(is_crowd(parts))
     if dropped and where:
         log.info("%s: dropped %s", where, dropped)
     arr = np.stack(masks) if masks else np.zeros((0, height, width), dtype=bool)
-    return Instances(arr, np.asarray(labels, dtype=np.int64), np.asarray(crowd, dtype=bool), dropped)
+    return Instances(arr, np.array(boxes, dtype=np.float32).reshape(-1, 4), np.asarray(labels, dtype=np.int64),
+                     np.asarray(crowd, dtype=bool), dropped)
 
 
 def prepare_image(path: str | Path, min_size: int, max_size: int) -> tuple[torch.Tensor, float, tuple[int, int]]:
@@ -100,7 +102,7 @@ def prepare_image(path: str | Path, min_size: int, max_size: int) -> tuple[torch
     photo = load_image(path)
     w, h = photo.size
     scale = resize_scale(h, w, min_size, max_size)
-    nh, nw = max(1, int(h * scale)), max(1, int(w * scale))
+    nh, nw = training_frame_hw(h, w, min_size, max_size)
     image = torch.from_numpy(np.asarray(photo).copy()).permute(2, 0, 1)
     if (nh, nw) != (h, w):
         image = TF.resize(image, [nh, nw], antialias=True)
@@ -111,6 +113,7 @@ def prepare_image(path: str | Path, min_size: int, max_size: int) -> tuple[torch
 class _Cached:
     image: torch.Tensor  # uint8 CHW at model scale
     masks: torch.Tensor  # uint8 N H W
+    boxes: torch.Tensor  # float32 N 4
     labels: torch.Tensor
     crowd: torch.Tensor
     scale: float
@@ -171,9 +174,9 @@ class ProjectDataset(Dataset):
         inst = annotation_instances(ann, self.label_index, nh, nw, where=name)
         for reason, n in inst.dropped.items():
             self.dropped[reason] = self.dropped.get(reason, 0) + n
-        item = _Cached(image, torch.from_numpy(inst.masks.astype(np.uint8)),
+        item = _Cached(image, torch.from_numpy(inst.masks.astype(np.uint8)), torch.from_numpy(inst.boxes),
                        torch.from_numpy(inst.labels), torch.from_numpy(inst.crowd), scale, (h, w))
-        size = item.image.numel() + item.masks.numel()
+        size = item.image.numel() + item.masks.numel() + item.boxes.numel() * 4
         if self.cache_enabled and self._cache_bytes + size <= self.cache_limit:
             self._cache[index] = item
             self._cache_bytes += size
@@ -182,21 +185,20 @@ class ProjectDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         item = self.load(index)
         keep = ~item.crowd
-        image, masks, labels = item.image, item.masks[keep], item.labels[keep]
+        image, masks, boxes, labels = item.image, item.masks[keep], item.boxes[keep], item.labels[keep]
         if self.transforms is not None:
-            image, masks, labels = self.transforms(image, masks, labels)
-        return image.float().div_(255), make_target(masks, labels, index)
+            image, masks, boxes, labels = self.transforms(image, masks, boxes, labels)
+        return image.float().div_(255), make_target(masks, boxes, labels, index)
 
 
-def make_target(masks: torch.Tensor, labels: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
-    """Boxes from the masks (pixel edges, so a one-pixel object has width 1); objects whose
-    mask became empty are removed."""
-    if len(masks):
-        nonempty = masks.flatten(1).any(1).bool()
-        masks, labels = masks[nonempty], labels[nonempty]
-    boxes = torch.zeros((len(masks), 4), dtype=torch.float32)
-    if len(masks):  # masks_to_boxes gives the last pixel's index; core.geometry.mask_box's edge is +1
-        boxes = masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0])
+def make_target(masks: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, index: int) -> dict[str, torch.Tensor]:
+    """The target of one image: `boxes` (N, 4, the training boxes of core.anchors.boxes, moved
+    by the augmentation with the image) and the masks beside them; objects whose box became
+    thinner than a pixel (pushed out of the canvas by a zoom) are removed."""
+    boxes = boxes.to(torch.float32).reshape(-1, 4)
+    if len(boxes):
+        keep = torch.from_numpy(usable_boxes(boxes.numpy()))
+        masks, boxes, labels = masks[keep], boxes[keep], labels[keep]
     return {
         "boxes": boxes,
         "labels": labels.to(torch.int64),

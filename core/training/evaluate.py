@@ -20,13 +20,11 @@ from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 from torchvision.ops import box_iou
 
-from core.geometry import mask_box
-
 from . import TrainingError
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dataset import annotation_instances, prepare_image
 from .distributed import DistContext, gather_to_main, resolve_device
-from .predict import Prediction, run_model, to_predictions
+from .predict import Prediction, Progress, run_model, to_predictions
 from .split import project_split
 
 RECALL_IOUS = (0.5, 0.7)
@@ -51,8 +49,8 @@ def ground_truth(project: Any, images: list[str], label_names: list[str]) -> dic
         h, w = ann.image_height, ann.image_width
         coco["images"].append({"id": image_id, "file_name": img, "height": h, "width": w})
         inst = annotation_instances(ann, label_index, h, w)
-        for m, label, crowd in zip(inst.masks, inst.labels, inst.crowd):
-            x1, y1, x2, y2 = mask_box(m)  # type: ignore[misc]
+        for m, box, label, crowd in zip(inst.masks, inst.boxes, inst.labels, inst.crowd):
+            x1, y1, x2, y2 = (float(v) for v in box)  # the training box (core.anchors.boxes)
             coco["annotations"].append({
                 "id": len(coco["annotations"]) + 1, "image_id": image_id, "category_id": int(label),
                 "segmentation": _rle(m), "area": float(m.sum()), "bbox": [x1, y1, x2 - x1, y2 - y1],
@@ -126,9 +124,11 @@ def proposal_recall(gt_boxes: list[torch.Tensor], proposals: list[torch.Tensor])
 
 def evaluate_model(model: torch.nn.Module, state: dict[str, Any], project: Any, images: list[str],
                    device: torch.device, ctx: DistContext | None = None,
-                   cancel_event: threading.Event | None = None) -> dict[str, Any] | None:
+                   cancel_event: threading.Event | None = None, progress: Progress | None = None
+                   ) -> dict[str, Any] | None:
     """COCO metrics ({"bbox", "segm"}) or proposal recall ({"recall"}) of `model` on `images`.
-    Under DDP each rank predicts its share and rank 0 scores (None on the other ranks)."""
+    Under DDP each rank predicts its share and rank 0 scores (None on the other ranks).
+    `progress(done, total, image)` is called with done=0 before the first image, then after each."""
     ctx = ctx or DistContext()
     label_names = state["label_names"]
     is_rpn = state.get("kind") == "rpn"
@@ -137,7 +137,9 @@ def evaluate_model(model: torch.nn.Module, state: dict[str, Any], project: Any, 
     mine = list(range(ctx.rank, len(images), ctx.world_size))
     local: list[tuple[int, Any]] = []
     try:
-        for i in mine:
+        if progress is not None:
+            progress(0, len(mine), "")
+        for done, i in enumerate(mine, start=1):
             if cancel_event is not None and cancel_event.is_set():
                 break
             tensor, scale, size = prepare_image(project.abs_path(images[i]), state["min_size"], state["max_size"])
@@ -147,6 +149,8 @@ def evaluate_model(model: torch.nn.Module, state: dict[str, Any], project: Any, 
                 local.append((i, torch.tensor([p.box for p in preds], dtype=torch.float32).reshape(-1, 4)))
             else:
                 local.append((i, detections(i + 1, to_predictions(out, label_names, scale, size, 0.0), label_names)))
+            if progress is not None:
+                progress(done, len(mine), images[i])
     finally:
         model.train(was_training)
     gathered = gather_to_main(ctx, local)
@@ -180,10 +184,10 @@ def headline(metrics: dict[str, Any]) -> float | None:
     return None
 
 
-def evaluate_checkpoint(checkpoint: str | Path, project: Any, split: str = "val", device: str = "auto"
-                        ) -> dict[str, Any]:
+def evaluate_checkpoint(checkpoint: str | Path, project: Any, split: str = "val", device: str = "auto",
+                        progress: Progress | None = None) -> dict[str, Any]:
     """Metrics of a saved checkpoint on one subset of the project's stored split (the split the
-    checkpoint was trained with when the project has none yet)."""
+    checkpoint was trained with when the project has none yet); `progress` as in evaluate_model."""
     state = load_checkpoint(checkpoint)
     if "split" not in project.settings and state.get("split"):
         project.settings["split"] = state["split"]
@@ -196,4 +200,4 @@ def evaluate_checkpoint(checkpoint: str | Path, project: Any, split: str = "val"
                             hint="label more images, or evaluate another --split")
     dev = resolve_device(device)
     model = model_from_checkpoint(state, dev, checkpoint)
-    return evaluate_model(model, state, project, images, dev) or {}
+    return evaluate_model(model, state, project, images, dev, progress=progress) or {}

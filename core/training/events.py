@@ -2,9 +2,10 @@
 
 An event is a JSON-serialisable dict with a "type": "start" (settings, device, weights_source,
 num_train, num_val), "iter" (epoch, iteration, iters_per_epoch, losses, loss, lr, images_per_s,
-eta_s, memory_mb), "epoch" (train_loss, val_loss, metrics, best), "checkpoint" (path, kind),
-"warning" (message), "error" (message, hint) and "done" (status, best_checkpoint,
-last_checkpoint, epochs). The trainer calls one sink; sinks can be fanned out.
+eta_s, memory_mb), "epoch" (train_loss, val_loss, metrics, score, best, best_epoch,
+early_stop_on), "overfitting" (since_epoch: validation loss rose for the last N epochs while
+training loss fell; see runs.overfitting_since), "checkpoint" (path, kind), "warning" (message),
+"error" (message, hint) and "done" (status, best_epoch, best_checkpoint, last_checkpoint, epochs). The trainer calls one sink; sinks can be fanned out.
 """
 from __future__ import annotations
 
@@ -111,8 +112,11 @@ class ProgressBarSink:
             val = event.get("val_loss")
             print(f"epoch {event['epoch']}: train loss {event['train_loss']:.4f}"
                   + (f", val loss {val:.4f}" if isinstance(val, float) else "")
-                  + (f", {metrics}" if metrics else "") + (" (best)" if event.get("best") else ""),
+                  + (f", {metrics}" if metrics else "") + ("  <- best" if event.get("best") else ""),
                   file=self.stream)
+        elif kind == "overfitting":
+            print(f"overfitting since epoch {event['since_epoch']}: the validation loss has risen every epoch since, "
+                  "while the training loss fell", file=self.stream)
         elif kind == "checkpoint":
             print(f"saved {event['kind']} checkpoint {event['path']}", file=self.stream)
         elif kind == "warning":
@@ -121,4 +125,5 @@ class ProgressBarSink:
             print(f"error: {event['message']}" + (f"\nhint: {event['hint']}" if event.get("hint") else ""),
                   file=self.stream)
         elif kind == "done":
-            print(f"{event['status']}: best checkpoint {event.get('best_checkpoint')}", file=self.stream)
+            best = f" (epoch {event['best_epoch']})" if event.get("best_epoch") else ""
+            print(f"{event['status']}: best checkpoint {event.get('best_checkpoint')}{best}", file=self.stream)

@@ -1,50 +1,54 @@
-"""Predictions of a checkpoint on a project's images, written without touching the annotations.
-
-Files: PROJECT/predictions/<image path relative to the project, suffix .json>, in LabelMe's
-format: shape_type "mask" with labelme's mask encoding (core.geometry.encode_labelme_mask) for
-Mask R-CNN models, or "rectangle" for rpn_classic boxes; every shape has an extra "score" key and
-the top level "checkpoint" and "model". `imagePath` is relative to the JSON file, as labelme
-expects. The project scanner skips the predictions folder.
-"""
+"""The one prediction loop: a model (a checkpoint's, or torchvision's COCO Mask R-CNN for
+auto-labelling, core.training.auto_label) over a project's images, one predictions file each
+(core.predictions), never touching the annotations. The CLI's `predict`, the review dock's
+worker and auto-labelling all run `write_project_predictions`."""
 from __future__ import annotations
 
 import io
-import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.annotation import Annotation, Shape
 from core.atomic import atomic_write_bytes
-from core.errors import AnnotationError
-from core.geometry import decode_labelme_mask, encode_labelme_mask
 from core.images import load_image
-from core.labelme_json import read_annotation, write_annotation
+# prediction_path, predictions_annotation and read_predictions are imported from here by older callers
+from core.predictions import (Prediction, prediction_path, predictions_annotation, read_predictions,  # noqa: F401
+                              write_predictions)
 
 from . import TrainingError
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .dataset import prepare_image
 from .distributed import resolve_device
 
-PREDICTIONS_DIR = "predictions"
 RPN_LABEL = "object"
+Progress = Callable[[int, int, str], None]
 
 
 @dataclass
-class Prediction:
-    label: str
-    score: float
-    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in the photo's oriented frame
-    mask: np.ndarray | None  # full-size bool mask; None for box-only models
+class Predictor:
+    """A detection model ready for inference, with what its outputs mean."""
+
+    model: torch.nn.Module  # eval mode, on `device`
+    label_names: list[str]  # class k is label_names[k - 1]
+    min_size: int
+    max_size: int
+    device: torch.device
+    source: str  # the weights file, written into every predictions file
+    model_name: str
 
 
-def prediction_path(project: Any, image: str | Path) -> Path:
-    return project.root / PREDICTIONS_DIR / Path(image).with_suffix(".json")
+def load_predictor(checkpoint: str | Path, device: str = "auto") -> Predictor:
+    """A training checkpoint's model in eval mode on `device` ("auto": CUDA when present)."""
+    dev = resolve_device(device)
+    state = load_checkpoint(checkpoint, map_location="cpu")
+    model = model_from_checkpoint(state, dev, checkpoint)
+    return Predictor(model, list(state["label_names"]), state["min_size"], state["max_size"], dev,
+                     str(Path(checkpoint).resolve()), state["model_name"])
 
 
 def _mask_to_original(soft: torch.Tensor, box_small: torch.Tensor, scale: float, size: tuple[int, int]) -> np.ndarray:
@@ -104,46 +108,11 @@ def run_model(model: torch.nn.Module, image: torch.Tensor, device: torch.device)
     return {k: v.float() if v.is_floating_point() else v for k, v in out.items()}
 
 
-def predictions_annotation(project: Any, image: str | Path, preds: list[Prediction], size: tuple[int, int],
-                           checkpoint: str, model_name: str) -> Annotation:
-    json_path = prediction_path(project, image)
-    rel_image = os.path.relpath(project.abs_path(image), json_path.parent)
-    ann = Annotation(image_path=Path(rel_image).as_posix(), image_height=size[0], image_width=size[1],
-                     extra={"checkpoint": checkpoint, "model": model_name})
-    for p in preds:
-        if p.mask is not None:
-            if not p.mask.any():
-                continue
-            points, b64 = encode_labelme_mask(p.mask)
-            ann.shapes.append(Shape(p.label, points, "mask", mask=b64, extra={"score": round(p.score, 5)}))
-        else:
-            x1, y1, x2, y2 = p.box
-            ann.shapes.append(Shape(p.label, np.array([[x1, y1], [x2, y2]]), "rectangle",
-                                    extra={"score": round(p.score, 5)}))
-    return ann
-
-
-def read_predictions(project: Any, image: str | Path) -> list[Prediction]:
-    """The stored predictions of one image, best first; [] when there are none."""
-    path = prediction_path(project, image)
-    if not path.exists():
-        return []
-    ann = read_annotation(path)
-    h, w = ann.image_height, ann.image_width
-    result = []
-    for i, s in enumerate(ann.shapes):
-        score = float(s.extra.get("score", 1.0))
-        if s.shape_type == "mask":
-            try:
-                mask = decode_labelme_mask(s, h, w)
-            except ValueError as e:
-                raise AnnotationError(path, f"shape {i}: {e}") from e
-            box = s.bbox()
-            result.append(Prediction(s.label, score, (box[0], box[1], box[2] + 1, box[3] + 1), mask))
-        else:
-            result.append(Prediction(s.label, score, s.bbox(), None))
-    result.sort(key=lambda p: -p.score)
-    return result
+def predict_image(predictor: Predictor, path: str | Path, score: float) -> tuple[list[Prediction], tuple[int, int]]:
+    """The predictions (score >= `score`, best first) for one photo, and its (height, width)."""
+    tensor, scale, size = prepare_image(path, predictor.min_size, predictor.max_size)
+    out = run_model(predictor.model, tensor, predictor.device)
+    return to_predictions(out, predictor.label_names, scale, size, score), size
 
 
 def overlay_image(project: Any, image: str | Path, preds: list[Prediction], out_path: Path) -> Path:
@@ -169,51 +138,52 @@ def overlay_image(project: Any, image: str | Path, preds: list[Prediction], out_
     return out_path
 
 
-def iter_image_predictions(model: torch.nn.Module, state: dict[str, Any], project: Any, images: list[str],
-                           score: float, device: torch.device, cancel_event: threading.Event | None = None
-                           ) -> Iterator[tuple[str, list[Prediction], tuple[int, int]]]:
-    for img in images:
+def project_image_names(project: Any, images: list[str | Path] | None) -> list[str]:
+    """`images` (default: all of the project's) as project-relative names; TrainingError for an
+    image that is not a file inside the project."""
+    names = []
+    for image in (images if images else project.image_paths()):
+        path = Path(image)
+        if path.is_absolute():
+            try:
+                path = path.resolve().relative_to(project.root)
+            except ValueError:
+                raise TrainingError(path, f"the image is not inside the project folder {project.root}") from None
+        if not project.abs_path(path).is_file():
+            raise TrainingError(project.abs_path(path), "no such image in the project")
+        names.append(path.as_posix())
+    return names
+
+
+def write_project_predictions(predictor: Predictor, project: Any, images: list[str], score: float,
+                              label_map: dict[str, str] | None = None, progress: Progress | None = None,
+                              cancel_event: threading.Event | None = None, overlay_dir: str | Path | None = None
+                              ) -> dict[str, Path]:
+    """Predict each of `images` (project-relative names) and write its predictions file; returns
+    image -> predictions file. With `label_map` (model label -> project label) predictions of
+    other labels are dropped and the rest renamed. Stops between images when `cancel_event` is set."""
+    written: dict[str, Path] = {}
+    for done, img in enumerate(images, start=1):
         if cancel_event is not None and cancel_event.is_set():
-            return
-        tensor, scale, size = prepare_image(project.abs_path(img), state["min_size"], state["max_size"])
-        out = run_model(model, tensor, device)
-        yield img, to_predictions(out, state["label_names"], scale, size, score), size
-
-
-def _relative(project: Any, image: str | Path) -> str:
-    path = Path(image)
-    if path.is_absolute():
-        try:
-            path = path.resolve().relative_to(project.root)
-        except ValueError:
-            raise TrainingError(path, f"the image is not inside the project folder {project.root}") from None
-    return path.as_posix()
+            break
+        preds, size = predict_image(predictor, project.abs_path(img), score)
+        if label_map is not None:
+            preds = [replace(p, label=label_map[p.label]) for p in preds if label_map.get(p.label)]
+        written[img] = write_predictions(project, img, preds, size, predictor.source, predictor.model_name)
+        if overlay_dir is not None:
+            overlay_image(project, img, preds, Path(overlay_dir) / Path(img).with_suffix(".png"))
+        if progress is not None:
+            progress(done, len(images), img)
+    return written
 
 
 def predict_images(checkpoint: str | Path, project: Any, images: list[str | Path] | None = None,
-                   score: float = 0.5, device: str = "auto",
-                   progress_callback: Callable[[int, int, str], None] | None = None,
+                   score: float = 0.5, device: str = "auto", progress_callback: Progress | None = None,
                    cancel_event: threading.Event | None = None, overlay_dir: str | Path | None = None
                    ) -> dict[str, Path]:
-    """Predict `images` (default: all of the project's) and write one predictions file each;
-    returns image -> predictions file. Stops between images when `cancel_event` is set."""
-    dev = resolve_device(device)
-    state = load_checkpoint(checkpoint, map_location="cpu")
-    model = model_from_checkpoint(state, dev, checkpoint)
-    names = [_relative(project, p) for p in (images if images else project.image_paths())]
-    for n in names:
-        if not project.abs_path(n).is_file():
-            raise TrainingError(project.abs_path(n), "no such image in the project")
-    written: dict[str, Path] = {}
-    for done, (img, preds, size) in enumerate(
-            iter_image_predictions(model, state, project, names, score, dev, cancel_event), start=1):
-        ann = predictions_annotation(project, img, preds, size, str(Path(checkpoint).resolve()), state["model_name"])
-        path = prediction_path(project, img)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_annotation(path, ann)
-        written[img] = path
-        if overlay_dir is not None:
-            overlay_image(project, img, preds, Path(overlay_dir) / Path(img).with_suffix(".png"))
-        if progress_callback is not None:
-            progress_callback(done, len(names), img)
-    return written
+    """Predict `images` (default: all of the project's) with a checkpoint and write one
+    predictions file each; returns image -> predictions file."""
+    predictor = load_predictor(checkpoint, device)
+    names = project_image_names(project, images)
+    return write_project_predictions(predictor, project, names, score, progress=progress_callback,
+                                     cancel_event=cancel_event, overlay_dir=overlay_dir)

@@ -1,5 +1,6 @@
-"""Training augmentations with torchvision.transforms.v2: the masks move with the image (boxes
-are recomputed from the masks afterwards, see dataset.make_target)."""
+"""Training augmentations with torchvision.transforms.v2: the masks and the training boxes move
+with the image (boxes as tv_tensors.BoundingBoxes: a flip is exact, a zoom maps the corners and
+clamps to the canvas; dataset.make_target drops what became thinner than a pixel)."""
 from __future__ import annotations
 
 import torch
@@ -22,10 +23,12 @@ class TrainAugment:
             steps.append(v2.RandomApply([v2.ColorJitter(0.25, 0.25, 0.25, 0.02)], p=0.8))
         self.pipeline = v2.Compose(steps)
 
-    def __call__(self, image: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        img, msk = self.pipeline(tv_tensors.Image(image), tv_tensors.Mask(masks))
-        return img.as_subclass(torch.Tensor), msk.as_subclass(torch.Tensor), labels
+    def __call__(self, image: torch.Tensor, masks: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        box_tv = tv_tensors.BoundingBoxes(boxes.reshape(-1, 4), format="XYXY", canvas_size=tuple(image.shape[-2:]))
+        img, msk, bxs = self.pipeline(tv_tensors.Image(image), tv_tensors.Mask(masks), box_tv)
+        return (img.as_subclass(torch.Tensor), msk.as_subclass(torch.Tensor), bxs.as_subclass(torch.Tensor),
+                labels)
 
 
 def flip_only() -> TrainAugment:

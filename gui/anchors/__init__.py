@@ -37,3 +37,5 @@ def install_anchor_tools(window) -> AnchorsDock:
 def _bring_forward(window, dock: AnchorsDock) -> None:
     dock.raise_()
     window.resizeDocks([dock], [max(dock.height(), int(window.height() * 0.7))], Qt.Orientation.Vertical)
+    if hasattr(window, "fit_right_column"):
+        window.fit_right_column()

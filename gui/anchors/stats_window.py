@@ -1,123 +1,43 @@
-"""The statistics window: box-area and aspect-ratio histograms of the project's objects (pyqtgraph
-plots), the mode tables, suggested anchors (histogram modes and k-means), how well the current and
-the suggested anchors fit the objects, and receptive-field warnings; "Apply suggested anchors"
-writes the chosen suggestion to the project's anchor settings and shows it in the anchors dock.
+"""The statistics window: histograms of the project's training boxes as small multiples (one
+panel per bin count, 10 to 100) of box area or aspect ratio, with log bins in model-input pixels
+or linear bins in photo pixels; the study's mode table (per bin count: mode bin, count, mean,
+variance and share of the boxes in the mode bin); the suggested anchors (histogram mode and
+k-means), how well the current and the suggested anchors fit, and receptive-field warnings.
+"Apply suggested anchors" writes the chosen suggestion to the project's anchor settings and shows
+it in the anchors dock.
 
-Everything is computed by core.anchors (stats, receptive_field, commands) on a worker thread.
+Everything is computed by core.anchors (stats, suggest) on a worker thread.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QButtonGroup, QComboBox, QDialog, QGridLayout, QGroupBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QRadioButton, QSpinBox, QTableWidget, QTableWidgetItem, QVBoxLayout,
                                QWidget)
 
-from core.anchors.commands import backbone_fields
-from core.anchors.config import AnchorConfig, set_project_anchor_config
-from core.anchors.receptive_field import level_for_size, receptive_field_warnings
-from core.anchors.stats import BIN_COUNTS, AnchorFit, DatasetStats, GroupStats, anchor_fit, collect_objects, dataset_stats
+from core.anchors.config import set_project_anchor_config
+from core.anchors.stats import AREA, BIN_COUNTS, LINEAR, MODEL_LOG, PHOTO_LINEAR, RATIO
+from core.anchors.suggest import KMEANS, MODE, StatsResult, compute_statistics
 from core.project import Project
 
 from .config_text import format_ratios, format_sizes, training_problem
-from .dock import ERROR_STYLE, PROJECT_ITEM
+from .widgets import ERROR_STYLE, PROJECT_ITEM
 from .worker import LatestRunner
 
-MODE, KMEANS = "mode", "kmeans"
 BAR_COLOR, MODE_BAR_COLOR = "#5c9bd6", "#ff9800"
-
-
-RATIO_MERGE = 1.15  # ratios within 15 % of each other become one: near-equal anchors waste the head
-
-
-def merge_ratios(ratios: list[float], tolerance: float = RATIO_MERGE) -> tuple[float, ...]:
-    """Sorted ratios, each run of ratios within `tolerance` (a factor) of its first one replaced
-    by the run's geometric mean, rounded to 0.01."""
-    merged: list[list[float]] = []
-    for r in sorted(ratios):
-        if merged and r <= merged[-1][0] * tolerance:
-            merged[-1].append(r)
-        else:
-            merged.append([r])
-    return tuple(sorted({round(float(np.exp(np.log(run).mean())), 2) for run in merged}))
-
-
-def suggested_config(base: AnchorConfig, shapes_wh: list[tuple[float, float]]) -> AnchorConfig:
-    """`base` with its anchors replaced by suggested (width, height) shapes, in a form one shared
-    RPN head can train: the suggestions' ratios (h / w, near-equal ones merged) on every level, and on
-    each level one size: the geometric mean of the suggested sizes that belong to it
-    (receptive_field.level_for_size), else its present sizes' geometric mean. A single-level
-    config gets every suggested size."""
-    if not shapes_wh:
-        raise ValueError("no suggested anchors (the selection has no objects)")
-    sizes = np.array([math.sqrt(w * h) for w, h in shapes_wh])
-    ratios = merge_ratios([h / w for w, h in shapes_wh])
-    if len(base.sizes) == 1:
-        new_sizes: tuple[tuple[int, ...], ...] = (tuple(sorted({max(1, int(round(s))) for s in sizes})),)
-    else:
-        levels = np.array([level_for_size(s, base) for s in sizes])
-        new_sizes = tuple(
-            (max(1, int(round(math.exp(np.log(sizes[levels == k]).mean() if (levels == k).any()
-                                       else np.log(base.sizes[k]).mean())))),)
-            for k in range(len(base.sizes)))
-    return replace(base, sizes=new_sizes, aspect_ratios=(ratios,) * len(new_sizes))
-
-
-def mode_shape(group: GroupStats, bins: int) -> tuple[float, float]:
-    """(width, height) of the mode suggestion: size squared is the area, height / width the ratio."""
-    size, ratio = group.mode_anchor(bins)
-    return size / math.sqrt(ratio), size * math.sqrt(ratio)
-
-
-@dataclass
-class StatsResult:
-    stats: DatasetStats
-    label: str | None  # the group the suggestions and fits are of (None: all objects)
-    bins: int
-    k: int
-    suggestions: dict[str, AnchorConfig]  # MODE / KMEANS for the group
-    fits: dict[str, AnchorFit]  # "current", MODE, KMEANS of the selected group
-    rf_model: str = ""
-    rf_fields: list[int] = field(default_factory=list)
-    rf_warnings: list[str] = field(default_factory=list)
-    rf_error: str = ""
-
-    def group(self, label: str | None) -> GroupStats:
-        if label is None:
-            return self.stats.overall
-        return next(g for g in self.stats.per_label if g.label == label)
-
-
-def compute_statistics(project: Project, config: AnchorConfig, label: str | None, bins: int, k: int,
-                       field_cache: dict) -> StatsResult:
-    """Statistics of all objects (and per label), the suggestions of the `label` group, their fit and
-    receptive-field warnings. `field_cache` keeps the receptive fields per backbone (building one
-    takes seconds)."""
-    objects = collect_objects(project)
-    if not len(objects):
-        raise ValueError(f"{project.root}: no annotated objects to measure")
-    stats = dataset_stats(objects, config, k=k, bin_counts=BIN_COUNTS)
-    group = stats.overall if label is None else next((g for g in stats.per_label if g.label == label), stats.overall)
-    chosen = objects.select(group.label)
-    shapes = {MODE: [mode_shape(group, bins)], KMEANS: [(float(w), float(h)) for w, h in group.kmeans]}
-    suggestions = {name: suggested_config(config, s) for name, s in shapes.items()}
-    fits = {"current": group.fit, **{name: anchor_fit(chosen, c) for name, c in suggestions.items()}}
-    result = StatsResult(stats, group.label, bins, k, suggestions, fits)
-    key = ((project.settings.get("training") or {}).get("model"), config.strides, len(config.sizes))
-    try:
-        if key not in field_cache:
-            model_name, _table, level_fields = backbone_fields(project, config)
-            field_cache[key] = (model_name, level_fields)
-        result.rf_model, result.rf_fields = field_cache[key]
-        result.rf_warnings = receptive_field_warnings(shapes[KMEANS] + shapes[MODE], config, result.rf_fields)
-    except (ImportError, ValueError, RuntimeError) as e:
-        result.rf_error = f"receptive field not computed: {e}"
-    return result
+VIEWS = {  # the view combo: (quantity, scale) and its axis label
+    "Box area · model-input px² · log bins": (AREA, MODEL_LOG, "area (model-input px²)"),
+    "Aspect ratio h/w · model input · log bins": (RATIO, MODEL_LOG, "height / width"),
+    "Box area · photo px² · linear bins": (AREA, PHOTO_LINEAR, "area (photo px²)"),
+    "Aspect ratio h/w · photo · linear bins": (RATIO, PHOTO_LINEAR, "height / width"),
+}
+GRID_COLUMNS = 5
+TABLE_COLUMNS = ["bin count", "mode bin", "count", "mean", "variance", "share"]
 
 
 def _item(text: str) -> QTableWidgetItem:
@@ -134,15 +54,20 @@ class LogAxis(pg.AxisItem):
         self.enableAutoSIPrefix(False)
 
     def tickValues(self, minVal, maxVal, size):
-        lo, hi = sorted((10 ** minVal, 10 ** maxVal))
-        if not self.logMode or hi > 4 * lo:
+        if not self.logMode:
             return super().tickValues(minVal, maxVal, size)
-        # less than a factor 4 wide: the decade ticks would leave one label or none; use round
-        # steps of 1, 2 or 5 x 10^n between lo and hi instead
-        raw = (hi - lo) / 5
-        step = min((m * 10 ** math.floor(math.log10(raw)) for m in (1, 2, 5, 10)), key=lambda s: abs(s - raw))
-        values = np.arange(math.ceil(lo / step) * step, hi, step)
-        return [(step, np.log10(values[values > 0]).tolist())]
+        # at most about one label per 70 px, at round values (1, 2 or 5 x 10^n) evenly spread in log scale
+        lo, hi = sorted((10 ** minVal, 10 ** maxVal))
+        wanted = max(2, int(size // 70))
+        nice = [m * 10 ** e for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1)
+                for m in (1, 2, 5)]
+        inside = [v for v in nice if lo <= v <= hi]
+        if len(inside) < 2:  # less than a 1-2-5 step wide: round linear steps
+            raw = (hi - lo) / wanted
+            step = min((m * 10 ** math.floor(math.log10(raw)) for m in (1, 2, 5, 10)), key=lambda s: abs(s - raw))
+            inside = [v for v in np.arange(math.ceil(lo / step) * step, hi, step).tolist() if v > 0]
+        keep = inside[:: max(1, math.ceil(len(inside) / wanted))]
+        return [(None, np.log10(keep).tolist())]
 
     def logTickStrings(self, values, scale, spacing):
         return [_short_number(v) for v in (10 ** np.asarray(values, dtype=float)).tolist()]
@@ -156,24 +81,24 @@ def _short_number(v: float) -> str:
 
 
 class HistogramPlot(pg.PlotWidget):
-    """Bars over log-spaced bins: x is drawn in log10 units with the axis labelled in real values."""
+    """Bars over log-spaced bins (x drawn in log10 units, the axis labelled in real values) or
+    over linear bins."""
 
     def __init__(self, title: str, x_label: str):
         super().__init__(axisItems={"bottom": LogAxis("bottom")})
         self.setBackground("w")
-        self.setTitle(title, color="#333")
+        self.setTitle(title, color="#333", size="9pt")
         self.setLabel("bottom", x_label)
-        self.setLabel("left", "objects")
-        self.getPlotItem().setLogMode(x=True, y=False)  # tick labels 10^x; bars are given in log10 already
         self.showGrid(x=True, y=True, alpha=0.25)
         self.setMouseEnabled(x=True, y=False)
         self.bars: pg.BarGraphItem | None = None
-        self.setMinimumHeight(200)
+        self.setMinimumHeight(150)
 
-    def show_histogram(self, edges: np.ndarray, counts: np.ndarray, mode_index: int) -> None:
+    def show_histogram(self, edges: np.ndarray, counts: np.ndarray, mode_index: int, log: bool = True) -> None:
         if self.bars is not None:
             self.removeItem(self.bars)
-        log_edges = np.log10(edges)
+        self.getPlotItem().setLogMode(x=log, y=False)  # log: tick labels 10^x, bars given in log10 already
+        log_edges = np.log10(edges) if log else np.asarray(edges, dtype=float)
         brushes = [pg.mkBrush(MODE_BAR_COLOR if i == mode_index else BAR_COLOR) for i in range(len(counts))]
         self.bars = pg.BarGraphItem(x0=log_edges[:-1], x1=log_edges[1:], height=counts.astype(float),
                                     brushes=brushes, pen=pg.mkPen("#2f5f8f", width=0.5))
@@ -192,13 +117,14 @@ class StatsWindow(QDialog):
         self.notice = ""  # the last thing done, kept over recomputations
         self._field_cache: dict = {}
         self.runner = LatestRunner(self, debounce_ms=80)
-        self.resize(1100, 860)
+        self.resize(1280, 800)
         self._build()
         self.runner.finished.connect(self._on_result)
         self.runner.failed.connect(lambda _r, message: self._say(f"Statistics failed: {message}", error=True))
         self.label_combo.currentIndexChanged.connect(self.refresh)
         self.k_spin.valueChanged.connect(self.refresh)
         self.bins_spin.valueChanged.connect(self._on_bins)
+        self.view_combo.currentIndexChanged.connect(lambda _i: self._show_histograms())
         self.choice.buttonToggled.connect(lambda *_: self._show_choice())
         self.apply_button.clicked.connect(self.apply_suggestion)
         dock.configChanged.connect(lambda _c: self.isVisible() and self.refresh())
@@ -208,36 +134,45 @@ class StatsWindow(QDialog):
         top = QHBoxLayout()
         self.label_combo = QComboBox()
         self.label_combo.addItem("All labels", None)
+        self.view_combo = QComboBox()
+        self.view_combo.addItems(list(VIEWS))
         self.bins_spin = QSpinBox()
         self.bins_spin.setRange(min(BIN_COUNTS), max(BIN_COUNTS))
         self.bins_spin.setSingleStep(10)
         self.bins_spin.setValue(20)
+        self.bins_spin.setToolTip("The bin count whose mode suggests an anchor (its panel is framed)")
         self.k_spin = QSpinBox()
         self.k_spin.setRange(1, 15)
         self.k_spin.setValue(5)
-        for text, widget in (("Objects", self.label_combo), ("Bins", self.bins_spin), ("k-means anchors", self.k_spin)):
+        for text, widget in (("Objects", self.label_combo), ("Histograms", self.view_combo),
+                             ("Mode anchor from", self.bins_spin), ("k-means anchors", self.k_spin)):
             top.addWidget(QLabel(text))
             top.addWidget(widget)
         top.addStretch(1)
-        self.summary_label = QLabel()
-        top.addWidget(self.summary_label)
         layout.addLayout(top)
+        self.summary_label = QLabel()
+        layout.addWidget(self.summary_label)
 
-        plots = QHBoxLayout()
-        self.area_plot = HistogramPlot("Box area", "area (model-input px²)")
-        self.ratio_plot = HistogramPlot("Aspect ratio", "height / width")
-        plots.addWidget(self.area_plot)
-        plots.addWidget(self.ratio_plot)
-        layout.addLayout(plots, 1)
+        grid = QGridLayout()
+        grid.setSpacing(2)
+        self.plots: dict[int, HistogramPlot] = {}
+        for i, bins in enumerate(BIN_COUNTS):
+            plot = HistogramPlot(f"{bins} bins", "")
+            self.plots[bins] = plot
+            grid.addWidget(plot, i // GRID_COLUMNS, i % GRID_COLUMNS)
+        layout.addLayout(grid, 3)
 
-        self.mode_table = QTableWidget(2, 5)
-        self.mode_table.setHorizontalHeaderLabels(["mode bin", "count", "share covered", "mean", "variance"])
-        self.mode_table.setVerticalHeaderLabels(["area (px²)", "ratio (h/w)"])
+        self.mode_table = QTableWidget(len(BIN_COUNTS), len(TABLE_COLUMNS))
+        self.mode_table.setHorizontalHeaderLabels(TABLE_COLUMNS)
+        self.mode_table.verticalHeader().hide()
         self.mode_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.mode_table.setMaximumHeight(90)
-        layout.addWidget(self.mode_table)
+        self.mode_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.mode_table.setMinimumHeight(160)
+        self.mode_table.setToolTip("Per bin count: the mode bin, and the count, mean, variance and share of the "
+                                   "boxes in it")
 
         lower = QGridLayout()
+        lower.addWidget(self.mode_table, 0, 0)
         suggest = QGroupBox("Suggested anchors")
         sl = QVBoxLayout(suggest)
         self.mode_radio = QRadioButton("Mode of the histograms")
@@ -255,22 +190,27 @@ class StatsWindow(QDialog):
         self.apply_button = QPushButton("Apply suggested anchors")
         self.apply_button.setEnabled(False)
         sl.addWidget(self.apply_button)
-        lower.addWidget(suggest, 0, 0)
+        lower.addWidget(suggest, 0, 1)
 
         fit = QGroupBox("Anchor fit on the real anchor grids")
         fl = QVBoxLayout(fit)
         self.fit_table = QTableWidget(3, 3)
-        self.fit_table.setHorizontalHeaderLabels(["objects with an anchor at IoU ≥ 0.7", "such anchors per object",
-                                                  "best IoU < 0.3 (fallback only)"])
+        self.fit_table.setHorizontalHeaderLabels(["IoU ≥ 0.7", "per object",
+                                                  "best < 0.3"])
+        self.fit_table.setToolTip("Objects with an anchor at IoU ≥ 0.7; such anchors per object; objects whose best "
+                                  "IoU is below 0.3 (positive only through the low-quality rule)")
         self.fit_table.setVerticalHeaderLabels(["current anchors", "mode suggestion", "k-means suggestion"])
         self.fit_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.fit_table.setMaximumHeight(130)
+        self.fit_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         fl.addWidget(self.fit_table)
         self.rf_label = QLabel()
         self.rf_label.setWordWrap(True)
         fl.addWidget(self.rf_label)
-        lower.addWidget(fit, 0, 1)
-        layout.addLayout(lower)
+        lower.addWidget(fit, 0, 2)
+        lower.setColumnStretch(0, 3)
+        lower.setColumnStretch(2, 3)
+        layout.addLayout(lower, 2)
         self.status_label = QLabel()
         self.status_label.setWordWrap(True)
         layout.addWidget(self.status_label)
@@ -312,18 +252,8 @@ class StatsWindow(QDialog):
             self.label_combo.blockSignals(False)
         group = result.group(result.label)
         bins = result.bins
-        area, ratio = group.area[bins], group.ratio[bins]
-        self.area_plot.show_histogram(area.edges, area.counts, area.mode_index)
-        self.ratio_plot.show_histogram(ratio.edges, ratio.counts, ratio.mode_index)
-        self.summary_label.setText(f"{group.count} objects, sizes in model-input pixels "
-                                   f"(input {result.stats.config.min_size}/{result.stats.config.max_size})")
-        for row, h in enumerate((area, ratio)):
-            values = [f"[{h.mode_low:.4g}, {h.mode_high:.4g})", str(h.mode_count), f"{h.mode_share:.1%}",
-                      f"{h.mean:.4g}", f"{h.variance:.4g}"]
-            for col, text in enumerate(values):
-                self.mode_table.setItem(row, col, _item(text))
-        self.mode_table.resizeColumnsToContents()
-        w, h = mode_shape(group, bins)
+        self._show_histograms()
+        w, h = group.mode_shape(bins)
         size, r = group.mode_anchor(bins)
         self.mode_text.setText(f"size {size:.1f} px, ratio {r:.2f} ({w:.0f}×{h:.0f})")
         shapes = ", ".join(f"{w:.0f}×{h:.0f}" for w, h in group.kmeans)
@@ -332,7 +262,6 @@ class StatsWindow(QDialog):
             f = result.fits[name]
             for col, text in enumerate((f"{f.share_good:.1%}", f"{f.mean_good_anchors:.2f}", f"{f.share_poor:.1%}")):
                 self.fit_table.setItem(row, col, _item(text))
-        self.fit_table.resizeColumnsToContents()
         if result.rf_error:
             self.rf_label.setText(result.rf_error)
         else:
@@ -342,6 +271,34 @@ class StatsWindow(QDialog):
         self._show_choice()
         warnings = "; ".join(result.stats.warnings)
         self._say(f"Warnings: {warnings}" if warnings else self.notice, error=bool(warnings))
+
+    def view(self) -> tuple[str, str, str]:
+        """(quantity, scale, axis label) of the histograms shown."""
+        return VIEWS[self.view_combo.currentText()]
+
+    def _show_histograms(self) -> None:
+        """The small multiples and the mode table of the selected group, quantity and scale."""
+        if self.result is None:
+            return
+        result = self.result
+        group = result.group(result.label)
+        quantity, scale, _x_label = self.view()
+        hists = group.histograms(quantity, scale)
+        for bins, plot in self.plots.items():
+            h = hists[bins]
+            plot.show_histogram(h.edges, h.counts, h.mode_index, log=h.scale != LINEAR)
+            chosen = bins == result.bins
+            plot.setTitle(f"<b>{bins} bins ◀ mode anchor</b>" if chosen else f"{bins} bins", color="#333", size="9pt")
+            plot.setStyleSheet("border: 2px solid #ff9800;" if chosen else "")
+        units = "model-input pixels" if scale == MODEL_LOG else "photo pixels"
+        self.summary_label.setText(
+            f"{group.count} objects (the boxes training uses), {units}; model input "
+            f"{result.stats.config.min_size}/{result.stats.config.max_size}; orange: the mode bin")
+        for row, values in enumerate(group.mode_table(quantity, scale)):
+            texts = [str(values["bins"]), str(values["mode_bin"]), str(values["count"]), f"{values['mean']:.4g}",
+                     f"{values['variance']:.4g}", f"{values['share']:.1%}"]
+            for col, text in enumerate(texts):
+                self.mode_table.setItem(row, col, _item(text))
 
     # -- suggestions -------------------------------------------------------------------------
     def chosen(self) -> str:

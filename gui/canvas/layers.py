@@ -22,6 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, QSize, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPainter, QPen, QPixmap, QTransform
 
 from ..style import FILL_ALPHA, FILL_ALPHA_SELECTED, HANDLE_RADIUS, OUTLINE_WIDTH, cosmetic_pen, qcolor
+from .adjust import PhotoAdjustment, adjusted_image
 from .geometry import ShapeGeometry
 
 if TYPE_CHECKING:
@@ -46,21 +47,39 @@ class Layer(Protocol):
 
 
 class PhotoLayer:
-    """The photo; below 1:1 it draws a smooth copy scaled once per zoom level."""
+    """The photo; below 1:1 it draws a smooth copy scaled once per zoom level. The display
+    adjustment (brightness, contrast, gamma) is applied once per image or change, not per paint."""
 
     visible = True
 
     def __init__(self) -> None:
-        self.image: QImage | None = None
+        self.image: QImage | None = None  # as decoded, unadjusted
+        self.adjustment = PhotoAdjustment()
         self.scale_to_image = 1.0  # annotation pixels per photo pixel (a reduced first frame is < full size)
         self._pixmap: QPixmap | None = None
         self._scaled: tuple[float, QPixmap] | None = None
 
     def set_image(self, image: QImage | None, image_width: int) -> None:
         self.image = image
-        self._pixmap = QPixmap.fromImage(image) if image is not None and not image.isNull() else None
-        self._scaled = None
+        self._build_pixmap()
         self.scale_to_image = (image_width / image.width()) if image is not None and image.width() else 1.0
+
+    def set_adjustment(self, adjustment: PhotoAdjustment) -> bool:
+        """Use `adjustment` from now on; False when it is the one already shown."""
+        adjustment = adjustment.clamped()
+        if adjustment == self.adjustment:
+            return False
+        self.adjustment = adjustment
+        self._build_pixmap()
+        return True
+
+    def _build_pixmap(self) -> None:
+        image = self.image
+        if image is None or image.isNull():
+            self._pixmap = None
+        else:
+            self._pixmap = QPixmap.fromImage(adjusted_image(image, self.adjustment))
+        self._scaled = None
 
     def scaled_ready(self, zoom: float) -> bool:
         return self._scaled is not None and abs(self._scaled[0] - zoom) < 1e-9
@@ -129,7 +148,9 @@ class ShapesLayer:
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         painter.setPen(Qt.PenStyle.NoPen)
         for _, g in special:
-            if g.closed:
+            if g.is_mask:
+                painter.drawImage(g.bounds, g.mask_fill(qcolor(colors[g.shape.label], FILL_ALPHA_SELECTED)))
+            elif g.closed:
                 painter.setBrush(_brush(colors[g.shape.label], FILL_ALPHA_SELECTED))
                 painter.drawPolygon(g.polygon)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
@@ -172,7 +193,10 @@ class ShapesLayer:
             if g.shape.label != last:
                 last = g.shape.label
                 p.setBrush(_brush(colors[last], 255))
-            p.drawPolygon(g.polygon)
+            if g.is_mask:
+                p.drawImage(g.bounds, g.mask_fill(qcolor(colors[last])))
+            else:
+                p.drawPolygon(g.polygon)
         p.end()
         painter.save()
         painter.setOpacity(FILL_ALPHA / 255)
@@ -191,7 +215,10 @@ class ShapesLayer:
 
     @staticmethod
     def _outline(painter: QPainter, g: ShapeGeometry) -> None:
-        if g.closed:
+        if g.is_mask:
+            for outline in g.outlines:
+                painter.drawPolygon(outline)
+        elif g.closed:
             painter.drawPolygon(g.polygon)
         elif len(g.polygon) > 1:
             painter.drawPolyline(g.polygon)
@@ -249,6 +276,8 @@ class HandlesLayer:
         hover_vertex = canvas.hover_vertex
         for i in indices:
             shape = ann.shapes[i]
+            if shape.shape_type == "mask" or canvas.locked(shape):
+                continue  # a mask's box corners are not vertices; a locked shape cannot be edited
             color = qcolor(canvas.color_of(shape.label))
             painter.setPen(cosmetic_pen(QColor("#ffffff"), 1.0))
             painter.setBrush(color if i in selected else QColor(color.red(), color.green(), color.blue(), 170))

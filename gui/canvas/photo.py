@@ -14,6 +14,8 @@ from core.images import image_size, load_image
 from ..workers import PhotoLoader, pil_to_qimage
 from .view import CanvasView
 
+GUI_THREAD_DECODE_PIXELS = 4_000_000  # a 4 MP PNG decodes in about 40 ms; bigger ones go to the pool
+
 
 class PhotoPresenter(QObject):
     failed = Signal(str, str)  # image path, reason
@@ -35,6 +37,14 @@ class PhotoPresenter(QObject):
         self._path = Path(path)
         try:
             width, height = image_size(path)
+            if not self._first_frame_is_cheap(Path(path), width, height):
+                # only JPEGs decode reduced; any other big photo is decoded whole, which belongs
+                # on the background thread: the canvas shows the shapes meanwhile
+                self._size = (width, height)
+                self.canvas.set_message("")
+                self.canvas.set_photo(None, width, height)
+                self.loader.request(self._path, self._request)
+                return True
             first = load_image(path, max_side=self._first_frame_side(Path(path), width, height))
         except MasklabError as e:
             self.canvas.set_photo(None, 0, 0)
@@ -47,6 +57,12 @@ class PhotoPresenter(QObject):
         if first.size != (width, height):
             self.loader.request(self._path, self._request)
         return True
+
+    @staticmethod
+    def _first_frame_is_cheap(path: Path, width: int, height: int) -> bool:
+        """Whether the reduced first frame can be decoded on the GUI thread: JPEGs (draft mode
+        decodes them at 1/8 scale) and small images; never a whole big PNG, TIFF or WebP."""
+        return path.suffix.lower() in (".jpg", ".jpeg") or width * height <= GUI_THREAD_DECODE_PIXELS
 
     def _first_frame_side(self, path: Path, width: int, height: int) -> int:
         """The longer side to decode first: the photo's fitted size in device pixels, rounded up
@@ -70,6 +86,7 @@ class PhotoPresenter(QObject):
         timer = QElapsedTimer()
         timer.start()
         self.loader.wait(timeout_ms)
+        QCoreApplication.processEvents()  # the decoded image's queued signal (no first frame was shown)
         while timer.elapsed() < timeout_ms and self.canvas.photo_layer.image is not None and \
                 self.canvas.photo_layer.scale_to_image != 1.0:
             QCoreApplication.processEvents()
@@ -83,6 +100,8 @@ class PhotoPresenter(QObject):
 
     def _on_failed(self, path: str, request: int, reason: str) -> None:
         if request == self._request:  # the reduced frame decoded but the full image does not
+            if self.canvas.photo_layer.image is None:  # nothing shown yet: say why on the canvas
+                self.canvas.set_message(f"This image cannot be shown.\n\n{reason}")
             self.failed.emit(path, reason)
 
     def wait(self, msecs: int = 5000) -> bool:

@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import itertools
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -237,6 +237,9 @@ class EditTool(Tool):
         self._drag_vertex: tuple[int, int] | None = None
         self._drag_last: QPointF | None = None
         self._hover_edge: tuple[int, int, tuple[float, float]] | None = None
+        # told "vertex", "edge" or None when what the cursor is over changes (status-bar hints)
+        self.on_hover_changed: Callable[[str | None], None] | None = None
+        self._hover_kind: str | None = None
 
     def cancel(self) -> None:
         self._end_drag()
@@ -249,6 +252,8 @@ class EditTool(Tool):
         tol = c.tolerance()
         vertex = c.geometry.vertex_at(ann, pos.x(), pos.y(), tol, prefer=c.selection)
         edge = None if vertex else c.geometry.edge_at(ann, pos.x(), pos.y(), tol)
+        if edge is not None and self.doc.is_locked(ann.shapes[edge[0]]):
+            edge = None  # no "+" handle on a locked shape
         c.hover_vertex = vertex
         c.hover_edge_point = edge[2] if edge else None
         self._hover_edge = edge
@@ -258,6 +263,11 @@ class EditTool(Tool):
             c.hover_shape = edge[0]
         else:
             c.hover_shape = c.geometry.shape_at(ann, pos.x(), pos.y())
+        kind = "vertex" if vertex else "edge" if edge else None
+        if kind != self._hover_kind:
+            self._hover_kind = kind
+            if self.on_hover_changed is not None:
+                self.on_hover_changed(kind)
         if (c.hover_shape, c.hover_vertex, c.hover_edge_point) != before:
             area = QRectF()
             for i in {before[0], c.hover_shape} - {None}:
@@ -316,6 +326,8 @@ class EditTool(Tool):
     def _begin_drag(self, kind: str, vertex: tuple[int, int] | None = None, last: QPointF | None = None) -> None:
         if not self.doc.can_edit():
             return  # selecting still works on a read-only image; moving does not
+        if self._refuse_if_locked([vertex[0]] if vertex is not None else self.doc.selection):
+            return
         self._drag = kind
         self._drag_id = next(_drag_ids)
         self._drag_vertex = vertex
@@ -338,10 +350,16 @@ class EditTool(Tool):
             self.doc.notice.emit(f"A polygon keeps at least {MIN_POLYGON_VERTICES} vertices"
                                  if shape.shape_type == "polygon" else f"Cannot remove a corner of a {shape.shape_type}")
             return False
-        if self.refuse_if_read_only():
+        if self.refuse_if_read_only() or self._refuse_if_locked([i]):
             return False
         self.canvas.hover_vertex = None
         return self.doc.push(RemoveVertex(self.doc, i, j))
+
+    def _refuse_if_locked(self, indices: list[int]) -> bool:
+        locked = self.doc.locked_among(indices)
+        if locked:
+            self.doc.notice.emit("Locked: unlock the shape in the Shapes dock to move or reshape it")
+        return bool(locked)
 
     def key_press(self, event: QKeyEvent) -> bool:
         if event.key() == Qt.Key.Key_Escape and self.doc.selection:

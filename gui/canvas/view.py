@@ -2,10 +2,14 @@
 
 Everything is drawn by layers (see layers.py) under one image->widget transform
 `widget = image * zoom + offset`. Wheel zooms around the cursor, the middle button or
-space + left drag pans, `fit_to_window()` and `actual_size()` set the zoom.
+space + left drag pans, `fit_to_window()`, `actual_size()` and `zoom_to_rect()` set the zoom.
+What is shown: all annotations or none (`set_annotations_visible`), per label
+(`set_label_visible`) and per shape (`set_shape_hidden`); hidden shapes are not hit either.
+The photo's display adjustment (`set_photo_adjustment`) never touches the file.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Callable
 
 from PySide6.QtCore import QPointF, QRect, QRectF, Qt, QTimer, Signal
@@ -15,6 +19,7 @@ from PySide6.QtWidgets import QWidget
 from core.annotation import Annotation, Shape
 
 from ..style import HANDLE_RADIUS, HIT_TOLERANCE, OUTLINE_WIDTH
+from .adjust import PhotoAdjustment
 from .geometry import GeometryCache
 from .layers import DRAFT_Z, HANDLES_Z, PHOTO_Z, SHAPES_Z, DraftLayer, HandlesLayer, Layer, PaintContext, PhotoLayer, ShapesLayer
 
@@ -26,6 +31,7 @@ BACKGROUND = QColor("#2b2b2b")
 class CanvasView(QWidget):
     cursorMoved = Signal(float, float)  # image pixels
     zoomChanged = Signal(float)
+    visibilityChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -41,6 +47,11 @@ class CanvasView(QWidget):
         self.hover_edge_point: tuple[float, float] | None = None
         self.message: str = ""  # shown instead of the photo (an unreadable image)
         self.geometry = GeometryCache()
+        self.annotations_visible = True
+        self.hidden_labels: set[str] = set()
+        self.hidden_shapes: weakref.WeakSet[Shape] = weakref.WeakSet()
+        self.locked: Callable[[Shape], bool] = lambda shape: False  # the document's locks
+        self.geometry.hidden = self.is_hidden
         self.tool = None
         self.photo_layer = PhotoLayer()
         self._layers: list[tuple[int, int, Layer]] = []
@@ -120,6 +131,39 @@ class CanvasView(QWidget):
         if not area.isNull():
             self.request_repaint(area)
 
+    # -- what is shown ----------------------------------------------------------------------
+    def is_hidden(self, shape: Shape) -> bool:
+        return not self.annotations_visible or shape.label in self.hidden_labels or shape in self.hidden_shapes
+
+    def _visibility_changed(self) -> None:
+        self.geometry.visibility_changed()
+        self.clear_hover()
+        self.visibilityChanged.emit()
+        self.update()
+
+    def set_annotations_visible(self, visible: bool) -> None:
+        if visible != self.annotations_visible:
+            self.annotations_visible = visible
+            if not visible and self.tool is not None:
+                self.tool.cancel()
+            self._visibility_changed()
+
+    def set_label_visible(self, label: str, visible: bool) -> None:
+        if visible == (label in self.hidden_labels):
+            (self.hidden_labels.discard if visible else self.hidden_labels.add)(label)
+            self._visibility_changed()
+
+    def set_shape_hidden(self, shape: Shape, hidden: bool) -> None:
+        if hidden != (shape in self.hidden_shapes):
+            (self.hidden_shapes.add if hidden else self.hidden_shapes.discard)(shape)
+            self._visibility_changed()
+
+    def set_photo_adjustment(self, adjustment: PhotoAdjustment) -> None:
+        """Brightness, contrast and gamma of the photo on screen (the file is never changed)."""
+        if self.photo_layer.set_adjustment(adjustment):
+            self.photo_layer.build_scaled(self.zoom)
+            self.update()
+
     def set_selection(self, indices: list[int]) -> None:
         self.selection = list(indices)
         self.update()
@@ -172,6 +216,17 @@ class CanvasView(QWidget):
         self.zoom = self.fit_zoom_for(self.image_width, self.image_height)
         self.offset = QPointF((self.width() - self.image_width * self.zoom) / 2,
                               (self.height() - self.image_height * self.zoom) / 2)
+        self._rescale_timer.start()
+        self.zoomChanged.emit(self.zoom)
+        self.update()
+
+    def zoom_to_rect(self, rect: QRectF, margin: float = 0.15) -> None:
+        """Show `rect` (image pixels) centred and as large as fits, with a margin around it."""
+        w, h = max(rect.width(), 8.0) * (1 + 2 * margin), max(rect.height(), 8.0) * (1 + 2 * margin)
+        self._fit_mode = False
+        self.zoom = min(MAX_ZOOM, max(MIN_ZOOM, min(self.width() / w, self.height() / h)))
+        c = rect.center()
+        self.offset = QPointF(self.width() / 2 - c.x() * self.zoom, self.height() / 2 - c.y() * self.zoom)
         self._rescale_timer.start()
         self.zoomChanged.emit(self.zoom)
         self.update()

@@ -1,7 +1,9 @@
 """The file list: every image with its state and counts per label, filters, and navigation.
 
-The list comes from one lazy folder walk (`Project.iter_images`); states and counts are filled in
-by a background StateScanner, so a folder of thousands of images opens at once.
+The list comes from one folder walk (`Project.iter_images`) in natural order (car_2 before
+car_10); states and counts are filled in by a background StateScanner, so a folder of thousands of
+images opens at once. A SidecarWatcher notices annotation files other programs change: their rows
+are read again and `sidecarsChanged` tells the window, which reloads the open image if needed.
 """
 from __future__ import annotations
 
@@ -13,11 +15,13 @@ from PySide6.QtCore import (QAbstractListModel, QModelIndex, QPersistentModelInd
 from PySide6.QtWidgets import QComboBox, QDockWidget, QHBoxLayout, QLabel, QLineEdit, QListView, QVBoxLayout, QWidget
 
 from core.annotation import Annotation
+from core.natural_sort import natural_sorted
 from core.project import Project
 
 from .thumbnails import THUMB_SIZE, ThumbnailCache, placeholder_icon
+from .watch import SidecarWatcher
 from ..workers import (STATE_BROKEN, STATE_LABELLED, STATE_NEEDS_WORK, STATE_REVIEWED, STATE_UNKNOWN,
-                       STATE_UNLABELLED, StateScanner, scan_one, state_of)
+                       STATE_UNLABELLED, StateScanner, release_thread, scan_one, state_of)
 
 StateRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
@@ -36,14 +40,25 @@ class FileListModel(QAbstractListModel):
     def __init__(self, project: Project, parent: Any = None):
         super().__init__(parent)
         self.project = project
-        self.images: list[Path] = project.image_paths()
+        self._list_images()
+        self.thumbnails = ThumbnailCache(project.root, self)
+        self.thumbnails.ready.connect(self._thumbnail_ready)
+        self.thumbnails.failed.connect(self._thumbnail_failed)
+
+    def _list_images(self) -> None:
+        self.images: list[Path] = natural_sorted(self.project.image_paths())
         n = len(self.images)
         self.states = [STATE_UNKNOWN] * n
         self.counts: list[dict[str, int]] = [{} for _ in range(n)]
         self.problems = [""] * n
         self._rows = {p: i for i, p in enumerate(self.images)}
-        self.thumbnails = ThumbnailCache(project.root, self)
-        self.thumbnails.ready.connect(self._thumbnail_ready)
+
+    def relist(self) -> None:
+        """Walk the folder again (images added by an import or another program); states restart
+        as unknown until the next scan."""
+        self.beginResetModel()
+        self._list_images()
+        self.endResetModel()
 
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self.images)
@@ -74,6 +89,12 @@ class FileListModel(QAbstractListModel):
         row = self.row_of(Path(path).relative_to(self.project.root))
         if row >= 0:
             self.dataChanged.emit(self.index(row), self.index(row), [Qt.ItemDataRole.DecorationRole])
+
+    def _thumbnail_failed(self, path: str, reason: str) -> None:
+        """A photo whose header reads but whose pixels do not decode is broken, like a bad file."""
+        row = self.row_of(Path(path).relative_to(self.project.root))
+        if row >= 0:
+            self.set_state(row, STATE_BROKEN, {}, reason)
 
     def row_of(self, image: str | Path) -> int:
         return self._rows.get(Path(image), -1)
@@ -129,10 +150,25 @@ class FileFilter(QSortFilterProxyModel):
                 return False
         return True
 
+    sort_key = None  # Callable[[Path], float] | None: highest first (the assist tools' uncertainty order)
+
+    def set_sort_key(self, key: Any) -> None:
+        """Order the rows by `key(image path)`, highest first; None: the folder order again."""
+        self.sort_key = key
+        self.invalidate()
+        self.sort(0 if key is not None else -1, Qt.SortOrder.AscendingOrder)
+
+    def lessThan(self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex) -> bool:
+        if self.sort_key is None:
+            return left.row() < right.row()
+        images = self.sourceModel().images
+        return (-self.sort_key(images[left.row()]), left.row()) < (-self.sort_key(images[right.row()]), right.row())
+
 
 class FilesDock(QDockWidget):
     imageActivated = Signal(str)  # project-relative path
     labelsFound = Signal(list)  # label names seen in the files that the project does not list yet
+    sidecarsChanged = Signal(list)  # images whose annotation file another program changed
 
     def __init__(self, project: Project, parent: QWidget | None = None):
         super().__init__("Images", parent)
@@ -166,8 +202,13 @@ class FilesDock(QDockWidget):
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
         self.model.dataChanged.connect(self._update_summary)
         self.scanner: StateScanner | None = None
+        self._rescans: list[StateScanner] = []
+        self.watcher = SidecarWatcher(project, self.model.images, self)
+        self.watcher.sidecarsChanged.connect(self._on_sidecars_changed)
+        self.watcher.imagesChanged.connect(self.relist)
         self._scan_generation = 0
         self._scan_complete = False
+        self._closed = False
         self._current: Path | None = None
         self._update_summary()
 
@@ -175,6 +216,8 @@ class FilesDock(QDockWidget):
     def start_scan(self) -> None:
         """Read every image's state in the background; a running scan is replaced (its results
         still in flight are dropped, as they may predate a project-wide change)."""
+        if self._closed:
+            return
         self.stop_scan()
         self._scan_generation += 1
         self.scanner = StateScanner(self.model.project, list(self.model.images), self)
@@ -188,10 +231,71 @@ class FilesDock(QDockWidget):
         if generation == self._scan_generation:
             self._scan_complete = True
 
-    def stop_scan(self) -> None:
-        if self.scanner is not None and self.scanner.isRunning():
-            self.scanner.requestInterruption()
-            self.scanner.wait(5000)
+    def stop_scan(self, wait_ms: int = 5000) -> None:
+        """Interrupt the scans; each stops after the image it is reading (one header, one sidecar)."""
+        for scanner in [self.scanner, *self._rescans]:
+            if scanner is not None and scanner.isRunning():
+                scanner.requestInterruption()
+        for scanner in [self.scanner, *self._rescans]:
+            if scanner is not None:
+                scanner.wait(wait_ms)
+
+    # -- changes on disk -------------------------------------------------------------------
+    def rescan(self, images: list[Path]) -> None:
+        """Read these images' states again in the background (their files changed)."""
+        if self._closed:
+            return
+        rows = [self.model.row_of(p) for p in images]
+        pairs = [(r, p) for r, p in zip(rows, images) if r >= 0]
+        if not pairs:
+            return
+        scanner = StateScanner(self.model.project, [p for _, p in pairs], self, rows=[r for r, _ in pairs])
+        generation = self._scan_generation
+        scanner.batch.connect(lambda results, g=generation: self._on_rescan_batch(results, g))
+        scanner.finished.connect(lambda s=scanner: self._rescans.remove(s) if s in self._rescans else None)
+        self._rescans.append(scanner)
+        scanner.start(StateScanner.Priority.LowPriority)
+
+    def _on_rescan_batch(self, results: list, generation: int) -> None:
+        if generation != self._scan_generation:
+            return
+        for row, state, counts, problem in results:  # a fresh read replaces any earlier mark
+            self.model.set_state(row, state, counts, problem)
+        new = sorted({label for _, _, counts, _ in results for label in counts} - set(self.model.project.label_names()))
+        if new:
+            self.labelsFound.emit(new)
+        if self.proxy.states is not None:
+            self.proxy.beginFilterChange()
+            self.proxy.refilter()
+
+    def _on_sidecars_changed(self, images: list[Path]) -> None:
+        for image in images:
+            self.model.thumbnails.forget(image)
+        self.rescan(images)
+        self.sidecarsChanged.emit(images)
+
+    def shutdown(self, wait_ms: int = 300) -> None:
+        """The window closes: no more watching or scanning. A scan still reading after `wait_ms`
+        (a slow disk) is left to finish on its own, detached from the closing window."""
+        self._closed = True
+        self.watcher.stop()
+        self.stop_scan(wait_ms)
+        for scanner in [self.scanner, *self._rescans]:
+            if scanner is not None and scanner.isRunning():
+                scanner.batch.disconnect()
+                scanner.finished.disconnect()
+                release_thread(scanner)
+
+    def relist(self) -> None:
+        """The folder's images changed (an import, another program): list them again."""
+        if self._closed:
+            return
+        self.stop_scan(wait_ms=2000)
+        self.model.relist()
+        self.watcher.set_images(self.model.images)
+        self._select_view_row(self._current)
+        self._update_summary()
+        self.start_scan()
 
     def scan_done(self) -> bool:
         """Every image's state has been read and shown."""

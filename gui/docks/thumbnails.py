@@ -12,7 +12,7 @@ from core.errors import MasklabError
 from core.images import load_image
 
 from ..style import STATE_COLORS
-from ..workers import pil_to_qimage
+from ..workers import pil_to_qimage, unexpected_problem
 
 THUMB_SIZE = (48, 36)
 CACHE_LIMIT = 1500  # thumbnails; about 7 MB
@@ -20,7 +20,7 @@ CACHE_LIMIT = 1500  # thumbnails; about 7 MB
 
 class _Signals(QObject):
     loaded = Signal(str, QImage)
-    failed = Signal(str)
+    failed = Signal(str, str)  # path, reason
 
 
 class _ThumbJob(QRunnable):
@@ -33,8 +33,10 @@ class _ThumbJob(QRunnable):
             image = pil_to_qimage(load_image(self.path, max_side=max(THUMB_SIZE) * 2))
             image = image.scaled(*THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)
-        except MasklabError:
-            result = (self.signals.failed, str(self.path))
+        except MasklabError as e:
+            result = (self.signals.failed, str(self.path), str(e))
+        except Exception as e:  # noqa: BLE001 (MemoryError included): a mark, not a dead thread
+            result = (self.signals.failed, str(self.path), unexpected_problem(self.path, e))
         else:
             result = (self.signals.loaded, str(self.path), image)
         try:
@@ -45,9 +47,10 @@ class _ThumbJob(QRunnable):
 
 class ThumbnailCache(QObject):
     """`icon(path, state)` returns the thumbnail when ready, else None and queues its decoding;
-    `ready(path)` says when to ask again."""
+    `ready(path)` says when to ask again; `failed(path, reason)` when the image cannot be decoded."""
 
     ready = Signal(str)
+    failed = Signal(str, str)
 
     def __init__(self, root: Path, parent: QObject | None = None):
         super().__init__(parent)
@@ -80,10 +83,11 @@ class ThumbnailCache(QObject):
     def wait(self, msecs: int = 5000) -> bool:
         return self._pool.waitForDone(msecs)
 
-    def stop(self) -> None:
+    def stop(self, wait_ms: int = 5000) -> bool:
+        """Drop the queued decodes and wait up to `wait_ms` for the running one."""
         self._pool.clear()
         self._pending.clear()
-        self._pool.waitForDone(5000)
+        return self._pool.waitForDone(wait_ms)
 
     def _on_loaded(self, key: str, image: QImage) -> None:
         self._pending.discard(key)
@@ -92,9 +96,10 @@ class ThumbnailCache(QObject):
             self._images.popitem(last=False)
         self.ready.emit(key)
 
-    def _on_failed(self, key: str) -> None:
+    def _on_failed(self, key: str, reason: str) -> None:
         self._pending.discard(key)
         self._failed.add(key)  # the state dot (broken) stays its icon
+        self.failed.emit(key, reason)
 
 
 def placeholder_icon(state: str) -> QIcon:

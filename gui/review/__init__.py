@@ -8,30 +8,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction
 
+from ..workers import CloseWatcher
 from .dock import ReviewDock
 
-REVIEW_DOCK_HEIGHT, REVIEW_DOCK_WIDTH = 600, 400
-
-
-class _CloseWatcher(QObject):
-    """Cancels and waits for a prediction thread when the window closes."""
-
-    def __init__(self, dock: ReviewDock):
-        super().__init__(dock)
-        self.dock = dock
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Close:
-            self.dock.shutdown()
-        return False
+REVIEW_DOCK_SHARE = 0.7  # of the window's height
 
 
 def install_review_tools(window: Any) -> ReviewDock:
     dock = ReviewDock(window)
     window.add_dock(dock, Qt.DockWidgetArea.RightDockWidgetArea)
+    props = getattr(window, "props", None)
+    if props is not None:  # a tab beside the shape properties (as the anchors dock): the list needs the height
+        window.tabifyDockWidget(props, dock)
     dock.hide()
     window.review_dock = dock
 
@@ -39,9 +30,10 @@ def install_review_tools(window: Any) -> ReviewDock:
         first_time = not dock.isVisible()
         dock.show()
         dock.raise_()
-        if first_time:  # room for the list and the mapping table next to the other right-hand docks
-            window.resizeDocks([dock], [REVIEW_DOCK_HEIGHT], Qt.Orientation.Vertical)
-            window.resizeDocks([dock], [REVIEW_DOCK_WIDTH], Qt.Orientation.Horizontal)
+        if first_time:  # most of the right-hand column, and room for the list's text
+            window.resizeDocks([dock], [max(dock.height(), int(window.height() * REVIEW_DOCK_SHARE))],
+                               Qt.Orientation.Vertical)
+            window.fit_right_column()
 
     def review(run: Any) -> None:
         dock.set_run(run)
@@ -59,5 +51,5 @@ def install_review_tools(window: Any) -> ReviewDock:
     if menu is not None:
         menu.addAction(action)
     window.review_action = action
-    window.installEventFilter(_CloseWatcher(dock))
+    window.installEventFilter(CloseWatcher(dock, dock.shutdown))  # cancels and waits for a prediction thread
     return dock

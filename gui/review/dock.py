@@ -1,26 +1,35 @@
 """The review dock: predict with a run's checkpoint (or auto-label with COCO weights), show the
-masks over the photo, and accept or reject them one by one or all above a score threshold.
+masks over the photo, and accept or reject them one by one or all those shown.
 
-Predictions live in PROJECT/predictions/ and never change the annotations; accepting one pushes
-an undoable command that adds its polygons as ordinary shapes."""
+Predictions live in PROJECT/predictions/ (core.predictions) and never change the annotations;
+accepting one pushes an undoable command that adds its polygons as ordinary shapes, simplified
+at the project's tolerance (settings["review"]["polygon_tolerance_px"], set here)."""
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QDockWidget, QFrame, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QSlider,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QDockWidget, QListWidgetItem
 
 from core.errors import MasklabError
+from core.geometry import polygon_tolerance
+from core.predictions import (Prediction, accepted_prediction_ids, prediction_path, read_predictions,
+                              remove_predictions, threshold_to_show)
+from core.training.auto_label import coco_weights_path, unlabelled_images
 
+from ..style import color_swatch
 from .commands import AcceptPredictions
 from .layer import PREDICTIONS_Z, PredictionsLayer
-from .worker import DEFAULT_COCO_MAPPING, PredictionWorker, coco_weights_path, unlabelled_images
+from .ui import setup_review_ui
+from .worker import PredictionWorker
 
 SCORE_FLOOR = 0.05  # what is stored; the slider filters above it
 DEFAULT_THRESHOLD = 0.5
+SHOW_BEST = 10  # "show them" lowers the threshold to show this many of the best hidden ones
+SAVE_DELAY_MS = 400  # the tolerance is written to the project file once the spin box settles
+LIST_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
 
 
 class ReviewDock(QDockWidget):
@@ -35,134 +44,55 @@ class ReviewDock(QDockWidget):
         self.auto_label_sizes = (800, 1333)  # model input for auto-label; tests use a tiny one
         self.layer = PredictionsLayer(self.document.color_of)
         self.layer.threshold = DEFAULT_THRESHOLD
-        self.predictions: list[Any] = []
-        self.accepted: list[tuple[Any, list]] = []  # (prediction, shapes) of accept commands
+        self.layer.tolerance = polygon_tolerance(self.project.settings)
+        self.predictions: list[Prediction] = []
         self._press_consumed = False
+        self._save_timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self._save_tolerance)
         self._build()
         window.canvas.add_layer(self.layer, PREDICTIONS_Z)
         window.canvas.installEventFilter(self)
         self.document.imageChanged.connect(lambda _image: self.load_current())
         self.document.annotationChanged.connect(self.refresh)
+        labels = getattr(window, "labels", None)
+        if labels is not None and hasattr(labels, "labelsChanged"):
+            labels.labelsChanged.connect(self._fill_label_choice)
 
     # -- building ---------------------------------------------------------------------------
     def _build(self) -> None:
-        body = QWidget()
-        layout = QVBoxLayout(body)
-        layout.setContentsMargins(4, 4, 4, 4)
-        self.run_label = QLabel("Model: none chosen — pick a run in the Training panel (Review with this run)")
-        self.run_label.setWordWrap(True)
-        layout.addWidget(self.run_label)
-        row = QHBoxLayout()
-        self.predict_current_button = QPushButton("Predict image")
-        self.predict_all_button = QPushButton("Predict all")
-        self.cancel_button = QPushButton("Cancel")
-        for b in (self.predict_current_button, self.predict_all_button, self.cancel_button):
-            row.addWidget(b)
-        layout.addLayout(row)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.progress.setFormat("")
-        layout.addWidget(self.progress)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout.addWidget(self.status)
-
-        threshold_row = QHBoxLayout()
-        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
-        self.threshold_slider.setRange(int(SCORE_FLOOR * 100), 100)
-        self.threshold_slider.setValue(int(DEFAULT_THRESHOLD * 100))
-        self.threshold_label = QLabel()
-        threshold_row.addWidget(QLabel("Score ≥"))
-        threshold_row.addWidget(self.threshold_slider, 1)
-        threshold_row.addWidget(self.threshold_label)
-        layout.addLayout(threshold_row)
-        self.show_check = QCheckBox("Show predictions")
-        self.show_check.setChecked(True)
-        self.pick_check = QCheckBox("Click a prediction on the photo to accept it")
-        layout.addWidget(self.show_check)
-        layout.addWidget(self.pick_check)
-        self.list = QListWidget()
-        self.list.setMinimumHeight(90)
-        self.list.setMaximumHeight(200)
-        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        layout.addWidget(self.list)
-        row = QHBoxLayout()
-        self.accept_button = QPushButton("Accept")
-        self.accept_all_button = QPushButton("Accept all ≥ score")
-        self.reject_button = QPushButton("Reject")
-        for b in (self.accept_button, self.accept_all_button, self.reject_button):
-            row.addWidget(b)
-        layout.addLayout(row)
-
-        auto = QGroupBox("Auto-label with COCO Mask R-CNN")
-        auto_layout = QVBoxLayout(auto)
-        self.mapping_table = QTableWidget(0, 2)
-        self.mapping_table.setHorizontalHeaderLabels(["COCO class", "label (empty: ignore)"])
-        self.mapping_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.mapping_table.verticalHeader().hide()
-        for coco, label in DEFAULT_COCO_MAPPING.items():
-            self._add_mapping_row(coco, label)
-        self.mapping_table.verticalHeader().setDefaultSectionSize(22)
-        self.mapping_table.setMinimumHeight(22 * 5 + 4)
-        self.mapping_table.setMaximumHeight(22 * 7)
-        mapping_buttons = QHBoxLayout()
-        self.add_mapping_button = QPushButton("Add row")
-        self.auto_label_button = QPushButton("Auto-label unlabelled")
-        mapping_buttons.addWidget(self.add_mapping_button)
-        mapping_buttons.addWidget(self.auto_label_button)
-        self.weights_label = QLabel()
-        self.weights_label.setWordWrap(True)
-        self.weights_label.setStyleSheet("color: #555;")
-        auto_layout.addWidget(self.mapping_table)
-        auto_layout.addLayout(mapping_buttons)
-        auto_layout.addWidget(self.weights_label)
-        layout.addWidget(auto)
-        layout.addStretch(1)
-        scroll = QScrollArea()  # a short window scrolls the dock instead of squeezing its parts together
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        self.setWidget(scroll)
-
+        setup_review_ui(self, DEFAULT_THRESHOLD, SCORE_FLOOR, self.layer.tolerance)
+        self._fill_label_choice()
         self.predict_current_button.clicked.connect(self.predict_current)
         self.predict_all_button.clicked.connect(self.predict_all)
         self.cancel_button.clicked.connect(self.cancel)
         self.threshold_slider.valueChanged.connect(self._on_threshold)
+        self.show_hidden_button.clicked.connect(self.show_hidden)
         self.show_check.toggled.connect(self._on_show)
         self.list.itemSelectionChanged.connect(self._on_list_selection)
         self.accept_button.clicked.connect(self.accept_selected)
         self.accept_all_button.clicked.connect(self.accept_all)
         self.reject_button.clicked.connect(self.reject_selected)
-        self.add_mapping_button.clicked.connect(lambda: self._add_mapping_row("", ""))
-        self.auto_label_button.clicked.connect(self.auto_label)
+        self.tolerance_spin.valueChanged.connect(self._on_tolerance)
+        self.auto_box.auto_label_button.clicked.connect(self.auto_label)
+        self.list.installEventFilter(self)  # Enter accepts, Delete rejects
+        self.label_choice.installEventFilter(self)  # typing picks a label
         self._on_threshold(self.threshold_slider.value())
         self._set_busy(False)
 
-    def _add_mapping_row(self, coco: str, label: str) -> None:
-        row = self.mapping_table.rowCount()
-        self.mapping_table.insertRow(row)
-        self.mapping_table.setItem(row, 0, QTableWidgetItem(coco))
-        self.mapping_table.setItem(row, 1, QTableWidgetItem(label))
-
-    def mapping(self) -> dict[str, str]:
-        result = {}
-        for row in range(self.mapping_table.rowCount()):
-            coco, label = (self.mapping_table.item(row, c) for c in (0, 1))
-            if coco and label and coco.text().strip() and label.text().strip():
-                result[coco.text().strip()] = label.text().strip()
-        return result
+    def _fill_label_choice(self) -> None:
+        current = self.label_choice.currentData()
+        self.label_choice.blockSignals(True)
+        self.label_choice.clear()
+        self.label_choice.addItem("the predicted label", None)
+        for name in self.project.label_names():
+            self.label_choice.addItem(color_swatch(self.project.color_of(name)), name, name)
+        index = self.label_choice.findData(current)
+        self.label_choice.setCurrentIndex(max(index, 0))
+        self.label_choice.blockSignals(False)
 
     def showEvent(self, event) -> None:
         super().showEvent(event)
-        self.update_weights_note()
-
-    def update_weights_note(self) -> None:
-        path = coco_weights_path()
-        self.weights_label.setText(f"COCO weights: {path}" if path.is_file() else
-                                   f"COCO weights not found: put torchvision's file {path.name} into {path.parent}")
+        self.auto_box.update_weights_note()
 
     # -- choosing the model -----------------------------------------------------------------
     def set_run(self, run: Any) -> None:
@@ -183,7 +113,7 @@ class ReviewDock(QDockWidget):
         has_image = self.document.image is not None
         self.predict_current_button.setEnabled(not busy and has_checkpoint and has_image)
         self.predict_all_button.setEnabled(not busy and has_checkpoint)
-        self.auto_label_button.setEnabled(not busy)
+        self.auto_box.auto_label_button.setEnabled(not busy)
         self.cancel_button.setEnabled(busy)
 
     def predict_current(self) -> None:
@@ -202,14 +132,13 @@ class ReviewDock(QDockWidget):
                     f"predicting with {self.run.name}")
 
     def auto_label(self) -> None:
-        path = coco_weights_path()
-        if not path.is_file():
-            self.update_weights_note()
+        if not self.auto_box.update_weights_note():
+            path = coco_weights_path()
             self.status.setText(f"Auto-label needs torchvision's COCO Mask R-CNN weights: put {path.name} into "
                                 f"{path.parent} (torchvision downloads it there when online).")
             return
         images = unlabelled_images(self.project)
-        mapping = self.mapping()
+        mapping = self.auto_box.mapping()
         if not images or not mapping:
             self.status.setText("Every image already has shapes." if not images else "The class mapping is empty.")
             return
@@ -245,8 +174,8 @@ class ReviewDock(QDockWidget):
 
     def _on_succeeded(self, written: dict) -> None:
         cancelled = self.worker is not None and self.worker.cancel_event.is_set()
-        self.status.setText(f"Predictions written for {len(written)} image(s)" + (" (cancelled)" if cancelled else "")
-                            + f" under {self.project.root / 'predictions'}.")
+        self.status.setText(f"Predictions written for {len(written)} image(s)" + (" (cancelled)." if cancelled else "."))
+        self.status.setToolTip(f"in {self.project.root / 'predictions'}")
         self.load_current()
 
     def _on_failed(self, message: str) -> None:
@@ -263,40 +192,70 @@ class ReviewDock(QDockWidget):
 
     # -- the current image's predictions ------------------------------------------------------
     def load_current(self) -> None:
-        self.predictions, self.accepted = [], []
+        self.predictions = []
         image = self.document.image
-        if image is not None and (self.project.root / "predictions").is_dir():
-            from core.training.predict import prediction_path, read_predictions
-
-            if prediction_path(self.project, image).exists():
-                try:
-                    self.predictions = read_predictions(self.project, image)
-                except MasklabError as e:
-                    self.status.setText(f"Predictions unreadable: {e}")
+        if image is not None and prediction_path(self.project, image).exists():
+            try:
+                self.predictions = read_predictions(self.project, image)
+            except MasklabError as e:
+                self.status.setText(f"Predictions unreadable: {e}")
         self.layer.set_predictions(self.predictions)
         self._set_busy(self.worker is not None)
         self.refresh()
+        self.window.canvas.update()
 
     def refresh(self) -> None:
         """Hide predictions whose accepted shapes are in the annotation; redraw the list."""
-        if not self.predictions and self.list.count() == 0:
-            return  # nothing shown: leave the canvas's partial repaints alone while editing
+        if not self.predictions:  # nothing drawn: leave the canvas's partial repaints alone while editing
+            self.list.clear()
+            self._update_summary()
+            return
         ann = self.document.annotation
-        present = {id(s) for s in ann.shapes} if ann is not None else set()
-        accepted_ids = {id(p) for p, shapes in self.accepted if any(id(s) in present for s in shapes)}
-        self.layer.hidden = {i for i, p in enumerate(self.predictions) if id(p) in accepted_ids}
+        self.layer.hidden = accepted_prediction_ids(ann)
         if ann is not None:
             self.layer.set_ground_truth(np.array([s.bbox() for s in ann.region_shapes()]).reshape(-1, 4))
+        selected = set(self.selected_ids())
         self.list.blockSignals(True)
         self.list.clear()
-        for i in self.layer.shown_indices():
-            p = self.predictions[i]
-            item = QListWidgetItem(f"{p.label}  {p.score:.2f}" + ("" if p.mask is not None else "  (box)"))
-            item.setData(Qt.ItemDataRole.UserRole, i)
+        for it in self.layer.shown():
+            p = it.prediction
+            item = QListWidgetItem(color_swatch(self.document.color_of(p.label)),
+                                   f"{p.label}  {p.score:.2f}" + ("" if p.mask is not None else "  (box)"))
+            item.setData(Qt.ItemDataRole.UserRole, p.id)
             self.list.addItem(item)
+            item.setSelected(p.id in selected)
         self.list.blockSignals(False)
-        self.layer.selected = None
-        self.window.canvas.update()
+        self._update_summary()
+        self._on_list_selection()
+
+    def _update_summary(self) -> None:
+        """How many there are, how many the threshold hides and the best score; "show them"
+        when nothing is shown although predictions exist (a weak model under 0.50)."""
+        pending = [p for p in self.predictions if p.id not in self.layer.hidden]
+        threshold = self.layer.threshold
+        below = [p.score for p in pending if p.score < threshold]
+        shown = len(pending) - len(below)
+        if not self.predictions:
+            text = "No predictions for this image." if self.document.image is not None else ""
+        elif not pending:
+            text = f"All {len(self.predictions)} predictions accepted."
+        elif not shown:
+            best = math.floor(max(below) * 100) / 100  # rounded down: 0.499 must not read "best 0.50"
+            text = f"{len(below)} prediction{'s' if len(below) != 1 else ''} below {threshold:.2f}, best {best:.2f}"
+        else:
+            text = f"{shown} shown" + (f", {len(below)} below {threshold:.2f}" if below else "")
+        self.summary_label.setText(text)
+        self.show_hidden_button.setVisible(bool(below) and not shown)
+        if below:
+            to = threshold_to_show(below, SHOW_BEST, SCORE_FLOOR)
+            self.show_hidden_button.setText("Show them" if len(below) <= SHOW_BEST else f"Show the best {SHOW_BEST}")
+            self.show_hidden_button.setToolTip(f"Lower the score threshold to {to:.2f}")
+
+    def show_hidden(self) -> None:
+        """Lower the threshold so the best hidden predictions (up to SHOW_BEST) are shown."""
+        below = [p.score for p in self.predictions if p.id not in self.layer.hidden and p.score < self.layer.threshold]
+        if below:
+            self.threshold_slider.setValue(round(threshold_to_show(below, SHOW_BEST, SCORE_FLOOR) * 100))
 
     def _on_threshold(self, value: int) -> None:
         self.layer.threshold = value / 100
@@ -307,70 +266,121 @@ class ReviewDock(QDockWidget):
         self.layer.visible = shown
         self.window.canvas.update()
 
+    def _on_tolerance(self, value: float) -> None:
+        self.layer.tolerance = float(value)
+        # in memory at once (the assisted-polygon tool reads the same setting), on disk once it settles
+        self.project.settings.setdefault("review", {})["polygon_tolerance_px"] = self.layer.tolerance
+        self._save_timer.start()
+        self._on_list_selection()
+
+    def _save_tolerance(self) -> None:
+        if not self.project.save():
+            self.status.setText(f"The polygon tolerance is used but not saved: {self.project.save_error}")
+
     def _on_list_selection(self) -> None:
-        rows = self.selected_indices()
-        self.layer.selected = rows[0] if rows else None
+        ids = self.selected_ids()
+        self.layer.selected = ids[0] if ids else None
+        item = self.layer.item(self.layer.selected)
+        if item is None:
+            self.selection_label.setText("")
+        elif item.prediction.mask is None:
+            self.selection_label.setText(f"Selected: {item.prediction.label} {item.prediction.score:.2f}, a box")
+        else:
+            vertices = sum(poly.size() for poly in self.layer.outlines(item))
+            self.selection_label.setText(f"Selected: {item.prediction.label} {item.prediction.score:.2f}, "
+                                         f"{vertices} vertices at {self.layer.tolerance:.1f} px")
         self.window.canvas.update()
 
-    def selected_indices(self) -> list[int]:
+    def selected_ids(self) -> list[str]:
         return [item.data(Qt.ItemDataRole.UserRole) for item in self.list.selectedItems()]
 
     # -- accepting and rejecting --------------------------------------------------------------
-    def accept(self, indices: list[int]) -> bool:
-        if not indices:
+    def accept(self, ids: list[str]) -> bool:
+        if not ids:
             return False
         if not self.document.can_edit():
             self.status.setText(f"Cannot accept: {self.document.read_only_reason}")
             return False
-        command = AcceptPredictions(self.document, [self.predictions[i] for i in indices])
+        chosen = [p for p in self.predictions if p.id in set(ids)]
+        label = self.label_choice.currentData()
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)  # a weak model's ragged masks take a while
+        try:
+            command = AcceptPredictions(self.document, chosen, self.layer.tolerance, label)
+        finally:
+            QApplication.restoreOverrideCursor()
         if command.is_empty():
             self.status.setText("The mask is too small to become a polygon.")
             return False
-        self._ensure_labels({p.label for p, _ in command.accepted})
-        self.accepted.extend(command.accepted)
+        self._ensure_labels({s.label for s in command.shapes})
+        row = self._first_selected_row()
         self.document.push(command)  # annotationChanged -> refresh hides them
-        self.status.setText(f"Accepted {len(command.accepted)} prediction(s) as polygons (Ctrl+Z undoes).")
+        self._select_row_if_none(row)
+        vertices = sum(len(s.points) for s in command.shapes)
+        as_label = f" as {label}" if label else ""
+        self.status.setText(f"Accepted {len(command.accepted)} prediction(s){as_label}: {len(command.shapes)} "
+                            f"polygon(s), {vertices} vertices (Ctrl+Z undoes).")
         return True
 
     def _ensure_labels(self, names: set[str]) -> None:
         if self.project.ensure_labels(names) and hasattr(self.window, "labels"):
             self.window.labels.refresh()
+            self._fill_label_choice()
 
     def accept_selected(self) -> None:
-        self.accept(self.selected_indices())
+        self.accept(self.selected_ids())
 
     def accept_all(self) -> None:
-        self.accept(self.layer.shown_indices())
+        self.accept([it.prediction.id for it in self.layer.shown()])
 
     def reject_selected(self) -> None:
         """Remove the selected predictions from the image's predictions file."""
-        indices = set(self.selected_indices())
-        if not indices or self.document.image is None:
+        ids = self.selected_ids()
+        if not ids or self.document.image is None:
             return
-        from core.labelme_json import read_annotation, write_annotation
-        from core.training.predict import prediction_path
-
-        path = prediction_path(self.project, self.document.image)
-        rejected = [self.predictions[i] for i in indices]
         try:
-            stored = read_annotation(path)
-            stored.shapes = [s for s in stored.shapes if not any(_same_prediction(s, p) for p in rejected)]
-            write_annotation(path, stored)
+            removed = remove_predictions(self.project, self.document.image, ids)
         except (MasklabError, OSError) as e:
-            self.status.setText(f"Could not update {path}: {e}")
+            self.status.setText(f"Could not update {prediction_path(self.project, self.document.image)}: {e}")
             return
-        self.status.setText(f"Rejected {len(rejected)} prediction(s).")
+        self.status.setText(f"Rejected {removed} prediction(s).")
+        row = self._first_selected_row()
         self.load_current()
+        self._select_row_if_none(row)
 
-    # -- clicks on the canvas ------------------------------------------------------------------
+    def _first_selected_row(self) -> int | None:
+        rows = [self.list.row(item) for item in self.list.selectedItems()]
+        return min(rows) if rows else None
+
+    def _select_row_if_none(self, row: int | None) -> None:
+        """After accepting or rejecting from the list, the next prediction is selected: Enter and
+        Delete can go on through the list."""
+        if row is not None and not self.list.selectedItems() and self.list.count():
+            self.list.setCurrentRow(min(row, self.list.count() - 1))
+
+    # -- keys in the list, clicks on the canvas -----------------------------------------------
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        if obj is self.list and event.type() == QEvent.Type.ShortcutOverride and event.key() in LIST_KEYS:
+            event.accept()  # these keys act on the list, not through the window's shortcuts (Del deletes shapes)
+            return True
+        if obj is self.label_choice and event.type() == QEvent.Type.ShortcutOverride and event.text().isprintable() \
+                and event.text() and not event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier:
+            event.accept()  # typing picks a label here, not the window's one-letter shortcuts (N: next image)
+            return True
+        if obj is self.list and event.type() == QEvent.Type.KeyPress:
+            if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+                self.accept_selected()
+                return True
+            if event.key() in (Qt.Key.Key_Delete, Qt.Key.Key_Backspace):
+                self.reject_selected()
+                return True
+            return False
         if event.type() == QEvent.Type.MouseButtonPress and event.button() == Qt.MouseButton.LeftButton \
                 and self.pick_check.isChecked() and self.layer.visible and self.isVisible():
             pos = self.window.canvas.to_image(event.position())
-            index = self.layer.prediction_at(pos.x(), pos.y())
-            if index is not None:
+            prediction_id = self.layer.prediction_at(pos.x(), pos.y())
+            if prediction_id is not None:
                 self._press_consumed = True
-                self.accept([index])
+                self.accept([prediction_id])
                 return True
         if event.type() == QEvent.Type.MouseButtonRelease and self._press_consumed:
             self._press_consumed = False
@@ -378,16 +388,9 @@ class ReviewDock(QDockWidget):
         return False
 
     def shutdown(self) -> None:
+        if self._save_timer.isActive():
+            self._save_timer.stop()
+            self._save_tolerance()
         if self.worker is not None:
             self.worker.cancel()
             self.worker.wait(30000)
-
-
-def _same_prediction(shape: Any, prediction: Any) -> bool:
-    """Whether a stored predictions-file shape is this prediction (label, score and box agree)."""
-    if shape.label != prediction.label or abs(float(shape.extra.get("score", 1.0)) - prediction.score) > 1e-6:
-        return False
-    x1, y1, x2, y2 = shape.bbox()
-    if prediction.mask is not None:
-        x2, y2 = x2 + 1, y2 + 1  # read_predictions' box of a mask is exclusive
-    return bool(np.allclose((x1, y1, x2, y2), prediction.box, atol=1e-3))

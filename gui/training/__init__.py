@@ -1,31 +1,19 @@
 """Training from the window: a dock with the training panel, a Train action and menu.
 
 `install_training_tools(window)` is called once by the main window; the panel is
-`window.training_panel`, its dock `window.training_dock`. The dock starts hidden (it imports
-torch when first shown) and the Train action shows it.
+`window.training_panel`, its dock `window.training_dock`. The dock starts hidden (it needs torch
+when first shown) and the Train action shows it.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QToolBar
 
+from ..workers import CloseWatcher
 from .panel import TrainingPanel
-
-
-class _CloseWatcher(QObject):
-    """Stops the training process when the window closes, so no orphan keeps running."""
-
-    def __init__(self, panel: TrainingPanel):
-        super().__init__(panel)
-        self.panel = panel
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        if event.type() == QEvent.Type.Close:
-            self.panel.shutdown()
-        return False
 
 
 def install_training_tools(window: Any) -> TrainingPanel:
@@ -34,6 +22,9 @@ def install_training_tools(window: Any) -> TrainingPanel:
     dock.setObjectName("TrainingDock")
     dock.setWidget(panel)
     window.add_dock(dock, Qt.DockWidgetArea.BottomDockWidgetArea)
+    # the right-hand docks keep the full height: with them and the training panel open together,
+    # the window still fits a 1280x800 screen
+    window.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
     dock.hide()
     window.training_panel = panel
     window.training_dock = dock
@@ -57,6 +48,5 @@ def install_training_tools(window: Any) -> TrainingPanel:
         toolbar.addSeparator()
         toolbar.addAction(action)
     window.train_menu = menu
-    watcher = _CloseWatcher(panel)
-    window.installEventFilter(watcher)
+    window.installEventFilter(CloseWatcher(panel, panel.shutdown))  # no orphan training process
     return panel

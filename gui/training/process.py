@@ -40,6 +40,9 @@ class TrainRequest:
     image_size: int | None = None
     device: str = "auto"
     max_iters: int | None = None
+    early_stop_on: str | None = None  # "val_loss" or "metric": what best.pt and early stopping follow
+    patience: int | None = None  # epochs without improvement before stopping (0: never)
+    rpn_loss: str | None = None  # rpn_classic only: "both", "cls" or "reg"
     resume_dir: Path | None = None  # continue this run folder (--resume --out RUN)
 
 
@@ -52,10 +55,17 @@ def train_arguments(request: TrainRequest) -> list[str]:
     else:
         args += ["--weights", request.weights]
     for flag, value in (("--epochs", request.epochs), ("--batch-size", request.batch_size), ("--lr", request.lr),
-                        ("--image-size", request.image_size), ("--max-iters", request.max_iters)):
+                        ("--image-size", request.image_size), ("--max-iters", request.max_iters),
+                        ("--early-stop-on", request.early_stop_on), ("--patience", request.patience),
+                        ("--rpn-loss", request.rpn_loss)):
         if value is not None:
             args += [flag, str(value)]
     return args
+
+
+def format_seconds(seconds: float) -> str:
+    """2 -> "2 s", 1.5 -> "1.5 s", 1 -> "1 second"."""
+    return "1 second" if seconds == 1 else f"{seconds:g} s"
 
 
 class TrainingProcess(QObject):
@@ -75,6 +85,7 @@ class TrainingProcess(QObject):
         self.done_event: dict[str, Any] | None = None
         self.last_checkpoint: str | None = None
         self.run_dir: str | None = None
+        self.early_stop_on = "val_loss"  # what the run's early stopping follows (from its epoch events)
         self._process: QProcess | None = None
         self._stdout_buffer = b""
         self._cancel_requested = False
@@ -157,6 +168,8 @@ class TrainingProcess(QObject):
             self.last_checkpoint = event.get("path")
         elif kind == "start":
             self.run_dir = event.get("run_dir")
+        elif kind == "epoch":
+            self.early_stop_on = event.get("early_stop_on") or self.early_stop_on
         self.event.emit(event)
 
     def _read_stderr(self) -> None:
@@ -200,12 +213,16 @@ class TrainingProcess(QObject):
             if status == CANCELLED:
                 return CANCELLED, f"Training cancelled. {self._checkpoint_note()}"
             if status == EARLY_STOPPED:
-                return EARLY_STOPPED, "Training stopped early: the validation score stopped improving."
+                watched = "validation metric" if self.early_stop_on == "metric" else "validation loss"
+                best = self.done_event.get("best_epoch")
+                return EARLY_STOPPED, (f"Training stopped early: the {watched} stopped improving"
+                                       + (f" after epoch {best}, which best.pt holds." if best else "."))
             return FINISHED, "Training finished."
         if self._cancel_requested:
-            how = (f"stopped (killed after {self.grace_ms / 1000:g} s)" if self.killed_after_grace
-                   else "stopped")
-            return CANCELLED, f"Training {how}. {self._checkpoint_note()}"
+            if self.killed_after_grace:
+                return CANCELLED, (f"Training cancelled: it did not stop within {format_seconds(self.grace_ms / 1000)} "
+                                   f"of Cancel, so it was killed. {self._checkpoint_note()}")
+            return CANCELLED, f"Training cancelled. {self._checkpoint_note()}"
         if self.last_error is not None:
             message = self.last_error.get("message", "unknown error")
             hint = self.last_error.get("hint") or ""

@@ -72,11 +72,11 @@ def summary(lateness: np.ndarray) -> dict[str, float]:
 def run_qprocess(app: QApplication, window, args) -> np.ndarray:
     panel = window.training_panel
     window.train_action.trigger()
-    panel.model_combo.setCurrentText(args.model)
-    panel.weights_combo.setCurrentText("none")
-    panel.epochs_spin.setValue(1000)
-    panel.size_spin.setValue(args.image_size)
-    panel.device_combo.setCurrentText("cpu")
+    panel.settings.model_combo.setCurrentText(args.model)
+    panel.settings.weights_combo.setCurrentText("none")
+    panel.settings.epochs_spin.setValue(1000)
+    panel.settings.size_spin.setValue(args.image_size)
+    panel.settings.device_combo.setCurrentText("cpu")
     iterations = []
     panel.process.event.connect(lambda e: iterations.append(e) if e["type"] == "iter" else None)
     done = []
@@ -90,7 +90,7 @@ def run_qprocess(app: QApplication, window, args) -> np.ndarray:
     panel.cancel()
     wait_until(app, lambda: done, 30, "the end of the cancelled run")
     print(f"  QProcess run: {count} iterations reported, curves hold "
-          f"{len(panel.curves.loss_data.get('total', ([], []))[0])} points; ended: {done[0][0]}")
+          f"{sum(len(r.curves.losses.get('total', ([], []))[0]) for r in panel.curves.shown)} points; ended: {done[0][0]}")
     return lateness
 
 

@@ -93,9 +93,10 @@ def tutorial_train(project: Project, images: list[str], model_name: str, batch: 
 
 
 def engine_train(project: Project, model_name: str, batch: int, iters: int, device: torch.device, size: int,
-                 run_dir: Path) -> float:
+                 run_dir: Path, **settings) -> float:
     """Images/s of the engine over `iters` iterations after one warm-up, from its own timing
-    (which, like the wall clock, includes waiting for data)."""
+    (which, like the wall clock, includes waiting for data); `settings` override TrainSettings
+    (tests/gpu/gpu_check.py passes amp=False for the float32 figure)."""
     stamps: list[float] = []
 
     def sink(e):
@@ -104,7 +105,7 @@ def engine_train(project: Project, model_name: str, batch: int, iters: int, devi
 
     s = TrainSettings(model=model_name, epochs=1, max_iters=iters + 1, batch_size=batch, image_size=size,
                       device=device.type, weights="none", evaluate_ap=False, repeats=100, warmup_iters=1,
-                      early_stop_patience=0)
+                      early_stop_patience=0, **settings)
     Trainer(project, s, run_dir=run_dir, on_event=sink).run()
     return batch * iters / (stamps[-1] - stamps[0])
 

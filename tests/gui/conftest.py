@@ -6,6 +6,15 @@ from pathlib import Path
 import pytest
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _window_settings_in_a_temp_file(tmp_path_factory):
+    """The window's QSettings (recent projects) go to a file of the test session, never into the
+    user's own configuration."""
+    import os
+
+    os.environ["MASKLAB_SETTINGS"] = str(tmp_path_factory.mktemp("settings") / "masklab.ini")
+
+
 @pytest.fixture
 def make_window(qtbot):
     """make_window(project_path) -> a shown MainWindow, closed after the test."""
@@ -24,9 +33,12 @@ def make_window(qtbot):
         return window
 
     yield make
+    from shiboken6 import isValid
+
     for w in windows:
-        w.files.stop_scan()
-        w.photo.wait()
+        if isValid(w):  # File > Open folder deletes the window it replaces
+            w.files.stop_scan()
+            w.photo.wait()
 
 
 @pytest.fixture

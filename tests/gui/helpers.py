@@ -32,8 +32,22 @@ def key(qtbot, widget, k, modifier=Qt.KeyboardModifier.NoModifier) -> None:
     qtbot.keyClick(widget, k, modifier)
 
 
+def wait_for_saves() -> None:
+    """Let every open window's writer thread finish (saves are written off the GUI thread), the
+    way a person waits for the status bar's "saved"."""
+    from PySide6.QtWidgets import QApplication
+    from shiboken6 import isValid
+
+    for widget in QApplication.topLevelWidgets():
+        document = getattr(widget, "document", None)
+        if isValid(widget) and hasattr(document, "flush"):
+            document.flush()
+
+
 def disk_shapes(project: Path, image: str) -> list[dict] | None:
-    """The shapes in the image's JSON on disk (None when there is no file)."""
+    """The shapes in the image's JSON on disk (None when there is no file), once the writes of
+    the open windows are done."""
+    wait_for_saves()
     path = (project / image).with_suffix(".json")
     if not path.exists():
         return None

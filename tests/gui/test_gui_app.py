@@ -56,8 +56,8 @@ def test_no_project_generates_and_opens_the_demo(tmp_path, qapp, fake_exec, monk
 def test_close_asks_only_when_an_edit_could_not_be_saved(window, qtbot, monkeypatch):
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Cancel)
-    real_save = Project.save_annotation
-    monkeypatch.setattr(Project, "save_annotation", lambda self, image, ann: (_ for _ in ()).throw(
+    real_write = Project.write_annotation_text
+    monkeypatch.setattr(Project, "write_annotation_text", lambda self, image, text: (_ for _ in ()).throw(
         AnnotationError(self.annotation_path(image), "cannot save: Read-only file system")))
     doc = window.document
     doc.push(SetImageFlags(doc, {"reviewed": True}))
@@ -65,7 +65,7 @@ def test_close_asks_only_when_an_edit_could_not_be_saved(window, qtbot, monkeypa
     assert not window.close()  # the user chose Cancel: the window stays, the edit is still there
     assert len(asked) == 1 and window.isVisible() and doc.annotation.reviewed
 
-    monkeypatch.setattr(Project, "save_annotation", real_save)  # the disk is back
+    monkeypatch.setattr(Project, "write_annotation_text", real_write)  # the disk is back
     assert window.close() and len(asked) == 1  # saved on the way out, nothing asked
     assert Project.open(window.project.root).load_annotation(doc.image).reviewed
 
@@ -74,6 +74,7 @@ def test_close_asks_nothing_when_everything_is_saved(window, monkeypatch):
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: pytest.fail("asked although everything was saved"))
     doc = window.document
     doc.push(SetImageFlags(doc, {"reviewed": True}))
+    doc.flush()  # the write runs on the writer thread
     assert not doc.dirty and window.close()
 
 
@@ -85,8 +86,8 @@ def test_gui_start_stops_with_the_fix_when_torch_pair_is_broken(demo_project, mo
     import gui.app
     from PySide6.QtWidgets import QMessageBox
 
-    monkeypatch.setattr(core.torch_check, "torch_problem",
-                        lambda: "torch 2.13.0+cpu and torchvision 0.29.2 do not work together\nReinstall ...")
+    monkeypatch.setattr(core.torch_check, "find_torch_problem", lambda: core.torch_check.TorchProblem(
+        "torch 2.13.0+cpu and torchvision 0.29.2 do not work together\nReinstall ...", mismatch=True))
     shown, exits = [], []
     monkeypatch.setattr(QMessageBox, "critical", lambda parent, title, text: shown.append((title, text)))
     # the real event loop of the test session must not be told to quit: record the exit code and
@@ -107,3 +108,37 @@ def test_gui_start_stops_with_the_fix_when_torch_pair_is_broken(demo_project, mo
     assert code == 2
     assert shown and "do not match" in shown[0][0] and "Reinstall" in shown[0][1]
     assert "do not work together" in capsys.readouterr().err
+
+
+def test_gui_start_says_other_torch_failures_as_they_are_and_stays_open(demo_project, monkeypatch, qapp, capsys):
+    """Only a real mismatch stops the window; torch missing (or any other import failure) is said as
+    it is, and labelling goes on."""
+    import argparse
+    import time
+
+    import core.torch_check
+    import gui.app
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(core.torch_check, "find_torch_problem", lambda: core.torch_check.TorchProblem(
+        "torch cannot be imported (ModuleNotFoundError: No module named 'torch').\n...", mismatch=False))
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text: warned.append((title, text)))
+    monkeypatch.setattr(QMessageBox, "critical", lambda *a: pytest.fail("a missing torch is no mismatch"))
+    windows = []
+
+    def run_until_warned(self=None):
+        deadline = time.monotonic() + 60
+        while not warned and time.monotonic() < deadline:
+            QApplication.processEvents()
+            time.sleep(0.01)
+        windows.extend(w for w in QApplication.topLevelWidgets() if w.isVisible() and hasattr(w, "document"))
+        return 0
+
+    monkeypatch.setattr(QApplication, "exec", run_until_warned)
+    assert gui.app.run_from_args(argparse.Namespace(project=str(demo_project))) == 0
+    assert warned and "No module named 'torch'" in warned[0][1] and "Labelling works" in warned[0][1]
+    assert windows, "the window closed"
+    assert "do not work together" not in capsys.readouterr().err
+    for w in windows:
+        w.close()

@@ -79,19 +79,20 @@ def test_read_only_folder_banner_before_any_edit(make_window, demo_project, qtbo
 
 
 def test_failed_save_stays_dirty_shows_why_and_retries(window, demo_project, qtbot, monkeypatch):
-    real_save = Project.save_annotation
+    real_write = Project.write_annotation_text
     failing = {"on": True}
 
-    def flaky_save(self, image, ann):
+    def flaky_write(self, image, text):
         if failing["on"]:
             raise AnnotationError(self.annotation_path(image), "cannot save: No space left on device")
-        return real_save(self, image, ann)
+        return real_write(self, image, text)
 
-    monkeypatch.setattr(Project, "save_annotation", flaky_save)
+    monkeypatch.setattr(Project, "write_annotation_text", flaky_write)
     monkeypatch.setattr("gui.document.RETRY_DELAYS_MS", (200, 400))
     window.open_image("street_006.jpg")
     draw_square(qtbot, window)
     doc = window.document
+    doc.flush()  # the write runs on the writer thread
     assert doc.dirty and "No space left" in doc.save_error
     assert window.banner.isVisible() and "Not saved" in window.banner.text()
     assert "not saved" in window.status.saved.text()

@@ -31,6 +31,7 @@ EDITOR = textwrap.dedent("""
     window.set_tool("polygon")
     for x, y in [(100, 100), (300, 100), (300, 250), (100, 250), (100, 100)]:
         QTest.mouseClick(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at(x, y))
+    window.document.flush()  # the edit is on disk ("saved" in the status bar)
     print("EDITED", flush=True)
     window.set_tool("edit")
     x = 300

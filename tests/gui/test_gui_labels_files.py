@@ -8,10 +8,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from tests.gui.helpers import click, key, shot
+from tests.gui.helpers import click, key, shot, wait_for_saves
 
 
 def labels_on_disk(project: Path) -> dict[str, list[str]]:
+    wait_for_saves()
     out = {}
     for p in sorted(project.glob("*.json")):
         if p.name == "masklab.project.json":
@@ -30,7 +31,9 @@ def test_rename_label_everywhere_and_undo(window, demo_project, qtbot):
     before = labels_on_disk(demo_project)
     cars = sum(v.count("car") for v in before.values())
     window.open_image("street_000.jpg")
-    message = window.labels.rename_label("car", "vehicle")
+    window.labels.rename_label("car", "vehicle")
+    assert window.labels.jobs.wait_idle()  # the files are rewritten on a worker thread
+    message = window.labels.last_command.summary()
     after = labels_on_disk(demo_project)
     assert sum(v.count("vehicle") for v in after.values()) == cars
     assert not any("car" in v for v in after.values())
@@ -46,10 +49,12 @@ def test_rename_label_everywhere_and_undo(window, demo_project, qtbot):
     assert "car" not in window.project.label_names()
     shot(window, "09_label_renamed")
     window.labels.undo_button.click()
+    assert window.labels.jobs.wait_idle()
     assert labels_on_disk(demo_project) == before
     assert [l["name"] for l in json.loads((demo_project / "masklab.project.json").read_text())["labels"]] == ["car", "sign board"]
     assert {s.label for s in window.document.annotation.shapes} == {"car", "sign board"}
     window.labels.redo_button.click()
+    assert window.labels.jobs.wait_idle()
     assert labels_on_disk(demo_project) == after
 
 
@@ -60,6 +65,7 @@ def test_rename_reaches_edited_image_with_history(window, demo_project, qtbot):
         click(qtbot, window.canvas, x, y)
     key(qtbot, window.canvas, Qt.Key.Key_Return)
     window.labels.rename_label("car", "auto")
+    assert window.labels.jobs.wait_idle()
     assert labels_on_disk(demo_project)["street_006.json"] == ["auto"]
     key(qtbot, window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)  # the image's own history still works
     assert labels_on_disk(demo_project)["street_006.json"] == []
@@ -78,6 +84,7 @@ def test_add_recolour_and_hotkey_for_next_shape(window, demo_project, qtbot):
     for x, y in [(10, 10), (100, 10), (100, 100)]:
         click(qtbot, window.canvas, x, y)
     key(qtbot, window.canvas, Qt.Key.Key_Return)
+    window.document.flush()
     shapes = json.loads((demo_project / "street_007.json").read_text())["shapes"]
     assert shapes[0]["label"] == "bus"
     assert window.canvas.color_of("bus") == "#123456"
@@ -114,6 +121,7 @@ def test_file_states_filters_and_navigation(window, demo_project, qtbot):
     key(qtbot, canvas, Qt.Key.Key_N)
     assert window.document.image.name == "street_005.jpg"
     key(qtbot, canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)  # reviewed
+    window.document.flush()  # the row follows once the save is done
     assert files.model.states[5] == "reviewed"
     window.open_image("street_004.jpg")
     key(qtbot, canvas, Qt.Key.Key_U)  # skips the reviewed street_005

@@ -38,6 +38,7 @@ def test_labelme_examples_open_navigate_and_edit(make_window, tmp_path, qtbot):
     key(qtbot, window.canvas, Qt.Key.Key_E)
     click(qtbot, window.canvas, 5, 5)  # on the background: selects nothing
     key(qtbot, window.canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    window.document.flush()
     after = json.loads((project / "instance_segmentation/2011_000003.json").read_text())
     assert after["flags"] == {"reviewed": True}
     # everything else of labelme's file survives a save by Masklab

@@ -153,9 +153,11 @@ def test_edit_operations(window, demo_project, qtbot):
 
     key(qtbot, canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
     import json
+    window.document.flush()
     flags = json.loads((demo_project / "street_000.json").read_text())["flags"]
     assert flags == {"reviewed": True}
     key(qtbot, canvas, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    window.document.flush()
     flags = json.loads((demo_project / "street_000.json").read_text())["flags"]
     assert flags == {"needs_work": True}
     assert window.files.model.states[0] == "needs work"

@@ -82,7 +82,8 @@ def test_predict_accept_undo_reject(qtbot, window, demo_project):
     on_disk = disk_shapes(demo_project, IMAGE)
     assert len(on_disk) == len(before) + 1 and on_disk[-1]["label"] == "car"
     assert on_disk[-1]["shape_type"] == "polygon"
-    assert dock.list.count() == n - 1 and 0 in dock.layer.hidden
+    assert dock.list.count() == n - 1 and dock.predictions[0].id in dock.layer.hidden
+    assert new.extra["prediction_id"] == dock.predictions[0].id
 
     window.undo_action.trigger()
     assert disk_shapes(demo_project, IMAGE) == before
@@ -90,7 +91,7 @@ def test_predict_accept_undo_reject(qtbot, window, demo_project):
 
     # threshold and hide / show
     dock.threshold_slider.setValue(100)
-    assert dock.list.count() == 0 and dock.layer.shown_indices() == []
+    assert dock.list.count() == 0 and dock.layer.shown() == []
     dock.threshold_slider.setValue(50)
     dock.show_check.setChecked(False)
     assert not dock.layer.visible
@@ -129,7 +130,7 @@ def test_overlay_screenshot(qtbot, window, demo_project):
     scores (a rendering fixture, not model output), to look at the overlay."""
     from core.geometry import instance_mask
     from core.labelme_json import write_annotation
-    from core.training.predict import Prediction, prediction_path, predictions_annotation
+    from core.predictions import Prediction, prediction_path, predictions_annotation
 
     ann = window.project.load_annotation(IMAGE)
     preds = []
@@ -191,28 +192,28 @@ def test_predict_all_images_with_an_rpn_classic_run(qtbot, window, demo_project)
 
 
 def test_box_predictions_are_coloured_against_ground_truth():
-    from core.training.predict import Prediction
+    from core.predictions import Prediction
 
     layer = PredictionsLayer(lambda label: "#123456")
-    layer.set_predictions([Prediction("object", 0.9, (10, 10, 50, 50), None),
-                           Prediction("object", 0.8, (100, 100, 120, 140), None),
-                           Prediction("object", 0.2, (12, 12, 48, 52), None)])
+    layer.set_predictions([Prediction("object", 0.9, (10, 10, 50, 50), None, "a"),
+                           Prediction("object", 0.8, (100, 100, 120, 140), None, "b"),
+                           Prediction("object", 0.2, (12, 12, 48, 52), None, "c")])
     layer.set_ground_truth(np.array([[12, 10, 52, 50]]))
     assert [it.positive for it in layer.items] == [True, False, True]
     assert layer._color(layer.items[0]) == POSITIVE_COLOR and layer._color(layer.items[1]) == NEGATIVE_COLOR
     layer.threshold = 0.5
-    assert layer.shown_indices() == [0, 1]
-    assert layer.prediction_at(110, 120) == 1 and layer.prediction_at(5, 5) is None
+    assert [it.prediction.id for it in layer.shown()] == ["a", "b"]
+    assert layer.prediction_at(110, 120) == "b" and layer.prediction_at(5, 5) is None
 
 
 def test_auto_label_without_weights_says_where_to_put_them(qtbot, window, tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     window.review_action.trigger()
     dock = window.review_dock
-    qtbot.mouseClick(dock.auto_label_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dock.auto_box.auto_label_button, Qt.MouseButton.LeftButton)
     expected = tmp_path / "torch_home" / "hub" / "checkpoints"
     assert "maskrcnn_resnet50_fpn_coco" in dock.status.text() and str(expected) in dock.status.text()
-    assert str(expected) in dock.weights_label.text()
+    assert str(expected) in dock.auto_box.weights_label.text()
     assert dock.worker is None
 
 
@@ -220,7 +221,7 @@ def test_auto_label_with_coco_weights_runs_end_to_end(qtbot, window, demo_projec
     import torch
     from torchvision.models.detection import maskrcnn_resnet50_fpn
 
-    from gui.review.worker import coco_weights_path
+    from core.training.auto_label import coco_weights_path
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     path = coco_weights_path()
@@ -229,10 +230,10 @@ def test_auto_label_with_coco_weights_runs_end_to_end(qtbot, window, demo_projec
     window.review_action.trigger()
     dock = window.review_dock
     dock.auto_label_sizes = (64, 96)  # tiny input: fast on a CPU
-    dock.mapping_table.item(0, 1).setText("vehicle")  # the mapping is editable
-    assert dock.mapping()["car"] == "vehicle" and dock.mapping()["stop sign"] == "sign board"
+    dock.auto_box.mapping_table.item(0, 1).setText("vehicle")  # the mapping is editable
+    assert dock.auto_box.mapping()["car"] == "vehicle" and dock.auto_box.mapping()["stop sign"] == "sign board"
     labelled = {p.name: p.read_bytes() for p in demo_project.glob("street_*.json")}
-    qtbot.mouseClick(dock.auto_label_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dock.auto_box.auto_label_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dock.worker is None, timeout=90_000)
     assert "Predictions written for 3 image" in dock.status.text(), dock.status.text()
     written = sorted(p.name for p in (demo_project / "predictions").glob("*.json"))

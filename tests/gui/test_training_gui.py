@@ -23,12 +23,12 @@ FLUSH_WAIT_MS = 400
 def _panel(window, epochs: int, max_iters: int | None):
     window.train_action.trigger()
     panel = window.training_panel
-    panel.model_combo.setCurrentText("rpn_classic")
-    panel.weights_combo.setCurrentText("none")
-    panel.epochs_spin.setValue(epochs)
-    panel.size_spin.setValue(64)
-    panel.device_combo.setCurrentText("cpu")
-    panel.max_iters_spin.setValue(max_iters or 0)
+    panel.settings.model_combo.setCurrentText("rpn_classic")
+    panel.settings.weights_combo.setCurrentText("none")
+    panel.settings.epochs_spin.setValue(epochs)
+    panel.settings.size_spin.setValue(64)
+    panel.settings.device_combo.setCurrentText("cpu")
+    panel.settings.max_iters_spin.setValue(max_iters or 0)
     return panel
 
 
@@ -41,16 +41,19 @@ def test_train_button_runs_to_the_end_with_curves_and_a_checkpoint(qtbot, window
     with qtbot.waitSignal(panel.finished, timeout=RUN_TIMEOUT_MS) as finished:
         qtbot.mouseClick(panel.start_button, Qt.MouseButton.LeftButton)
         assert not panel.start_button.isEnabled() and panel.cancel_button.isEnabled()
-        qtbot.waitUntil(lambda: bool(panel.curves.loss_data.get("total")) or not panel.process.is_running(),
+        qtbot.waitUntil(lambda: any(r.curves.losses.get("total") for r in panel.curves.shown)
+                        or not panel.process.is_running(),
                         timeout=RUN_TIMEOUT_MS)
         qtbot.wait(FLUSH_WAIT_MS)
         shot(window, "training_panel_running")
     outcome, message = finished.args
     assert outcome == FINISHED, message
-    xs, ys = panel.curves.loss_curves["total"].getData()
+    assert len(panel.curves.shown) == 1  # the finished run, now read from its events.jsonl
+    curves = panel.curves.shown[0].curves
+    xs, ys = curves.losses["total"]
     assert len(xs) == 2 and all(y > 0 for y in ys)
-    assert {"loss_objectness", "loss_rpn_box_reg"} <= set(panel.curves.loss_curves)
-    assert len(panel.curves.ap_data[0]) == 1  # one epoch, one validation score (proposal recall)
+    assert {"loss_objectness", "loss_rpn_box_reg"} <= set(curves.losses)
+    assert [p.metric is not None for p in curves.epochs] == [True]  # one epoch, one validation score (recall)
     assert panel.progress.value() == panel.progress.maximum() == 2
     runs = list_runs(demo_project)
     assert len(runs) == 1 and runs[0].status == "finished" and runs[0].best_checkpoint is not None
@@ -80,7 +83,7 @@ def test_cancel_stops_within_seconds_and_keeps_a_checkpoint(qtbot, window, demo_
     assert panel.runs.resume_button.isEnabled()  # a cancelled run can be resumed
 
     # Resume continues the same run folder from last.pt (one more iteration, then it finishes)
-    panel.max_iters_spin.setValue(panel.progress.value() + 1)
+    panel.settings.max_iters_spin.setValue(panel.progress.value() + 1)
     with qtbot.waitSignal(panel.finished, timeout=RUN_TIMEOUT_MS) as resumed:
         qtbot.mouseClick(panel.resume_button, Qt.MouseButton.LeftButton)
     assert resumed.args[0] in (FINISHED, "early_stopped"), resumed.args[1]
@@ -147,15 +150,11 @@ def test_deleting_a_run_asks_first(qtbot, window, demo_project, monkeypatch):
     assert (demo_project / "street_000.json").is_file()
 
 
-def test_readable_durations_and_epoch_scores():
-    from gui.training.panel import epoch_score, format_duration
+def test_readable_durations():
+    from gui.training.panel import format_duration
 
     assert format_duration(0.42) == "0.4 s" and format_duration(75) == "1 min 15 s"
     assert format_duration(3 * 3600 + 120) == "3 h 02 min" and format_duration(None) == "?"
-    assert epoch_score({"metrics": {"segm": {"AP": 0.4}, "bbox": {"AP": 0.5}}}) == (0.4, "mask AP")
-    assert epoch_score({"metrics": {"segm": {"AP": None}, "bbox": {"AP": 0.5}}}) == (0.5, "box AP")
-    assert epoch_score({"metrics": {"recall": {"R@100_IoU0.5": 0.7}}})[0] == 0.7
-    assert epoch_score({"metrics": None}) == (None, "")
 
 
 def test_train_arguments_and_run_records(tmp_path):
@@ -171,8 +170,10 @@ def test_train_arguments_and_run_records(tmp_path):
     (run_dir / "settings.json").write_text(json.dumps({"settings": {"model": "mininet_r18_fpn", "epochs": 2,
                                                                      "batch_size": 2, "lr": 0.01}, "device": "cpu"}))
     events = [{"type": "start"},
-              {"type": "epoch", "epoch": 1, "score": 0.2, "metrics": {"segm": {"AP": 0.2}, "bbox": {"AP": 0.3}}},
-              {"type": "epoch", "epoch": 2, "score": 0.1, "metrics": {"segm": {"AP": 0.1}, "bbox": {"AP": 0.3}}}]
+              {"type": "epoch", "epoch": 1, "score": 0.2, "metrics": {"segm": {"AP": 0.2}, "bbox": {"AP": 0.3}},
+               "best": True},
+              {"type": "epoch", "epoch": 2, "score": 0.1, "metrics": {"segm": {"AP": 0.1}, "bbox": {"AP": 0.3}},
+               "best": False}]
     (run_dir / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n{\"type\": \"do")
     run = read_run(run_dir)
     assert (run.model, run.epochs_done, run.status) == ("mininet_r18_fpn", 2, "incomplete")
@@ -184,14 +185,14 @@ def test_train_arguments_and_run_records(tmp_path):
 
 def test_split_row_draws_a_new_split_of_the_labelled_images(qtbot, window, demo_project):
     panel = _panel(window, epochs=1, max_iters=1)
-    assert panel.split_label.text() == "made at the first run"
-    panel.val_spin.setValue(50)
-    qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)
-    assert panel.split_label.text() == "3 train · 3 val · 0 test"  # 6 labelled demo images
+    assert panel.settings.split_label.text() == "made at the first run"
+    panel.settings.val_spin.setValue(50)
+    qtbot.mouseClick(panel.settings.split_button, Qt.MouseButton.LeftButton)
+    assert panel.settings.split_label.text() == "3 train · 3 val · 0 test"  # 6 labelled demo images
     stored = json.loads((demo_project / "masklab.project.json").read_text())["settings"]["split"]
     assert sorted(stored["assign"].values()) == ["train"] * 3 + ["val"] * 3
-    panel.val_spin.setValue(50)
-    panel.test_spin.setValue(50)
-    qtbot.mouseClick(panel.split_button, Qt.MouseButton.LeftButton)
+    panel.settings.val_spin.setValue(50)
+    panel.settings.test_spin.setValue(50)
+    qtbot.mouseClick(panel.settings.split_button, Qt.MouseButton.LeftButton)
     assert "below 100 %" in panel.message.text()
     assert json.loads((demo_project / "masklab.project.json").read_text())["settings"]["split"] == stored
