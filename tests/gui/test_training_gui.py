@@ -187,6 +187,8 @@ def test_split_row_draws_a_new_split_of_the_labelled_images(qtbot, window, demo_
     panel = _panel(window, epochs=1, max_iters=1)
     assert panel.settings.split_label.text() == "made at the first run"
     panel.settings.val_spin.setValue(50)
+    qtbot.wait(50)  # the panel is laid out
+    panel.settings.ensureWidgetVisible(panel.settings.split_button)  # scrolled to, as a person would
     qtbot.mouseClick(panel.settings.split_button, Qt.MouseButton.LeftButton)
     assert panel.settings.split_label.text() == "3 train · 3 val · 0 test"  # 6 labelled demo images
     stored = json.loads((demo_project / "masklab.project.json").read_text())["settings"]["split"]
