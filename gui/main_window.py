@@ -354,7 +354,9 @@ class MainWindow(QMainWindow):
         self.file_actions.stop()  # an import writing into a project stops after its current image
         # the scans and decodes only read: interrupt them without waiting for a decode to finish
         self.files.shutdown(wait_ms=300)
-        self.files.model.thumbnails.stop(wait_ms=0)
+        # a thumbnail decode finishing while its window is destroyed can deadlock with the GUI
+        # thread (Qt's connection lock against the GIL): let the running one end, briefly
+        self.files.model.thumbnails.stop(wait_ms=1000)
         self.labels.jobs.wait_idle()  # a label change being written finishes first
         self.project_stack.indexChanged.disconnect()
         self.document.shutdown()

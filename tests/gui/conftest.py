@@ -38,6 +38,7 @@ def make_window(qtbot):
     for w in windows:
         if isValid(w):  # File > Open folder deletes the window it replaces
             w.files.stop_scan()
+            w.files.model.thumbnails.stop(wait_ms=5000)  # no pool thread may outlive its window
             w.photo.wait()
 
 
