@@ -16,6 +16,24 @@ def _window_settings_in_a_temp_file(tmp_path_factory):
 
 
 @pytest.fixture
+def failing_disk(monkeypatch):
+    """Annotation writes fail with `failing["reason"]` while `failing["on"]`; the real write after."""
+    from core.errors import AnnotationError
+    from core.project import Project
+
+    real_write = Project.write_annotation_text
+    failing = {"on": True, "reason": "cannot save: No space left on device"}
+
+    def flaky_write(self, image, text):
+        if failing["on"]:
+            raise AnnotationError(self.annotation_path(image), failing["reason"])
+        return real_write(self, image, text)
+
+    monkeypatch.setattr(Project, "write_annotation_text", flaky_write)
+    return failing
+
+
+@pytest.fixture
 def make_window(qtbot):
     """make_window(project_path) -> a shown MainWindow, closed after the test."""
     from gui.app import create_main_window

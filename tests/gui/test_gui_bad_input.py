@@ -6,8 +6,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from core.errors import AnnotationError
-from core.project import Project
 from tests.gui.helpers import click, disk_shapes, key, shot
 
 SQUARE = [(100.0, 100.0), (300.0, 100.0), (300.0, 250.0), (100.0, 250.0)]
@@ -78,16 +76,8 @@ def test_read_only_folder_banner_before_any_edit(make_window, demo_project, qtbo
         os.chmod(root, 0o755)
 
 
-def test_failed_save_stays_dirty_shows_why_and_retries(window, demo_project, qtbot, monkeypatch):
-    real_write = Project.write_annotation_text
-    failing = {"on": True}
-
-    def flaky_write(self, image, text):
-        if failing["on"]:
-            raise AnnotationError(self.annotation_path(image), "cannot save: No space left on device")
-        return real_write(self, image, text)
-
-    monkeypatch.setattr(Project, "write_annotation_text", flaky_write)
+def test_failed_save_stays_dirty_shows_why_and_retries(window, demo_project, qtbot, monkeypatch, failing_disk):
+    failing = failing_disk
     monkeypatch.setattr("gui.document.RETRY_DELAYS_MS", (200, 400))
     window.open_image("street_006.jpg")
     draw_square(qtbot, window)

@@ -83,19 +83,9 @@ def test_change_on_disk_of_an_image_not_open_updates_its_row(window, demo_projec
     assert window.document.image.name == "street_000.jpg"
 
 
-def test_reload_never_overwrites_an_unsaved_edit(window, demo_project, qtbot, monkeypatch):
-    from core.errors import AnnotationError
-    from core.project import Project
-
-    real_write = Project.write_annotation_text
-    failing = {"on": True}
-
-    def flaky(self, image, text):
-        if failing["on"]:
-            raise AnnotationError(self.annotation_path(image), "cannot save: disk full")
-        return real_write(self, image, text)
-
-    monkeypatch.setattr(Project, "write_annotation_text", flaky)
+def test_reload_never_overwrites_an_unsaved_edit(window, demo_project, qtbot, monkeypatch, failing_disk):
+    failing = failing_disk
+    failing["reason"] = "cannot save: disk full"
     monkeypatch.setattr("gui.document.RETRY_DELAYS_MS", (60000,))
     window.files.step(+1)
     image = window.document.image
