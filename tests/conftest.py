@@ -25,6 +25,23 @@ def shared_data(sub: str) -> Path:
     return path
 
 
+@pytest.fixture(autouse=True)
+def _no_dialog_left_open(request):
+    """In every test that drives Qt: a modal dialog still open after 20 s is closed and fails the
+    test with its title and text (see tests/modal_guard.py)."""
+    if "qtbot" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("qapp")
+    from tests.modal_guard import ModalGuard
+
+    guard = ModalGuard()
+    yield
+    guard.stop()
+    if guard.closed:
+        pytest.fail("a dialog was left open with nobody to answer it: " + "; ".join(guard.closed))
+
+
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory) -> Path:
     """A small demo project generated once per session; copy it before changing it."""
