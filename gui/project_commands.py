@@ -13,7 +13,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from PySide6.QtCore import QElapsedTimer, QObject, QThread, Qt, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, Qt, Signal
 from PySide6.QtGui import QUndoCommand
 from PySide6.QtWidgets import QApplication, QProgressDialog, QWidget
 
@@ -21,11 +21,13 @@ from core.labels_ops import (ChangeResult, FileChange, LabelChange, apply_to_ann
                              labels_after, redo_annotation, redo_in_files, undo_annotation, undo_in_files)
 from core.project import LabelDef
 
+from .inbox import InboxThread
+
 if TYPE_CHECKING:
     from .document import Document
 
 
-class _Worker(QThread):
+class _Worker(InboxThread):
     progress = Signal(int, int)
     result = Signal(object)
     failed = Signal(str)
@@ -36,9 +38,9 @@ class _Worker(QThread):
 
     def run(self) -> None:
         try:
-            self.result.emit(self.work(self.progress.emit))
+            self.post("result", self.work(lambda done, total: self.post("progress", done, total)))
         except Exception as e:  # reported in the window, never lost in a thread
-            self.failed.emit(f"{type(e).__name__}: {e}")
+            self.post("failed", f"{type(e).__name__}: {e}")
 
 
 class LabelJobs(QObject):

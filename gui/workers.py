@@ -1,9 +1,10 @@
 """Background work off the GUI thread: full-resolution photo decoding and the file-state scan.
 
-Both report through Qt signals (queued into the GUI thread); neither touches widgets.
+Neither touches a Qt object from its thread: results go through an Inbox (see gui/inbox.py).
 """
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -11,11 +12,14 @@ from typing import Callable
 from PIL import Image
 from PySide6.QtCore import QEvent, QObject, QRunnable, QThread, QThreadPool, Signal
 from PySide6.QtGui import QImage
+from shiboken6 import isValid
 
 from core.annotation import Annotation
 from core.errors import AnnotationError, MasklabError
 from core.images import image_size, load_image
 from core.project import Project
+
+from .inbox import Inbox
 
 STATE_UNKNOWN = "unknown"
 STATE_UNLABELLED = "unlabelled"
@@ -69,55 +73,49 @@ def scan_one(project: Project, image: Path) -> tuple[str, dict[str, int], str]:
         return STATE_BROKEN, {}, unexpected_problem(project.annotation_path(image), e)
 
 
-class _PhotoSignals(QObject):
-    loaded = Signal(str, int, QImage)  # path, request id, image
-    failed = Signal(str, int, str)
-
-
 class _PhotoJob(QRunnable):
-    def __init__(self, path: Path, request: int, signals: _PhotoSignals):
+    def __init__(self, path: Path, request: int, put: Callable[[tuple], None]):
         super().__init__()
-        self.path, self.request, self.signals = path, request, signals
+        self.path, self.request, self.put = path, request, put
 
     def run(self) -> None:
         try:
             image = pil_to_qimage(load_image(self.path))
         except MasklabError as e:
-            self._emit(self.signals.failed, str(self.path), self.request, str(e))
+            self.put(("failed", str(self.path), self.request, str(e)))
             return
         except Exception as e:  # noqa: BLE001 (MemoryError included): a mark, not a dead thread
-            self._emit(self.signals.failed, str(self.path), self.request, unexpected_problem(self.path, e))
+            self.put(("failed", str(self.path), self.request, unexpected_problem(self.path, e)))
             return
-        self._emit(self.signals.loaded, str(self.path), self.request, image)
-
-    @staticmethod
-    def _emit(signal, *args) -> None:
-        try:
-            signal.emit(*args)
-        except RuntimeError:  # the canvas was closed while decoding: nobody is left to show it
-            pass
+        self.put(("loaded", str(self.path), self.request, image))
 
 
 class PhotoLoader(QObject):
     """Decodes photos at full resolution on the thread pool; stale results are dropped by id."""
 
-    loaded = Signal(str, int, QImage)
+    loaded = Signal(str, int, QImage)  # path, request id, image
     failed = Signal(str, int, str)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
-        self._signals = _PhotoSignals()
-        self._signals.loaded.connect(self.loaded)
-        self._signals.failed.connect(self.failed)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        self._inbox = Inbox(self._deliver, lambda: self._pool.activeThreadCount() > 0, self)
 
     def request(self, path: Path, request_id: int) -> None:
         self._pool.clear()  # a queued, not yet started request for an older image is useless
-        self._pool.start(_PhotoJob(path, request_id, self._signals))
+        self._pool.start(_PhotoJob(path, request_id, self._inbox.put))
+        self._inbox.expect()
 
     def wait(self, msecs: int = 5000) -> bool:
-        return self._pool.waitForDone(msecs)
+        """Block until the decode is done, and hand over its result now."""
+        done = self._pool.waitForDone(msecs)
+        self._inbox.deliver()
+        return done
+
+    def _deliver(self, item: tuple) -> None:
+        kind, *args = item
+        (self.loaded if kind == "loaded" else self.failed).emit(*args)
 
 
 _released: set[QThread] = set()
@@ -134,33 +132,63 @@ def release_thread(thread: QThread) -> None:
     thread.finished.connect(lambda t=thread: _released.discard(t))
 
 
-class StateScanner(QThread):
-    """Reads every image's header and sidecar in the background, in batches of results."""
-
-    batch = Signal(list)  # [(row, state, counts, problem)]
+class StateScanner:
+    """Reads images' headers and sidecars on a plain Python thread and hands the results over in
+    batches, `on_batch(results)` on the GUI thread, then `on_finished()` once every batch is in.
+    The thread touches no Qt object, so the window may be destroyed while it still reads."""
 
     BATCH_SECONDS = 0.15
 
-    def __init__(self, project: Project, images: list[Path], parent: QObject | None = None,
+    def __init__(self, project: Project, images: list[Path], parent: QObject,
+                 on_batch: Callable[[list], None], on_finished: Callable[[], None] = lambda: None,
                  rows: list[int] | None = None):
-        super().__init__(parent)
         self.project = project
         self.images = images
         self.rows = rows if rows is not None else list(range(len(images)))  # the model row of each image
+        self._on_batch, self._on_finished = on_batch, on_finished
+        self._stop = threading.Event()
+        self._inbox = Inbox(self._deliver, lambda: self._thread.is_alive(), parent)
+        self._thread = threading.Thread(target=self._run, args=(self._stop, self._inbox.put), daemon=True,
+                                        name="state-scan")
 
-    def run(self) -> None:
+    def start(self) -> None:
+        self._thread.start()
+        self._inbox.expect()
+
+    def _run(self, stop: threading.Event, put: Callable[[tuple], None]) -> None:
         pending = []
         last = time.monotonic()
         for row, image in zip(self.rows, self.images):
-            if self.isInterruptionRequested():
+            if stop.is_set():
                 return
             pending.append((row, *scan_one(self.project, image)))
             if time.monotonic() - last > self.BATCH_SECONDS:
-                self.batch.emit(pending)
+                put(("batch", pending))
                 pending, last = [], time.monotonic()
-                self.msleep(1)  # let the GUI thread take the GIL
+                time.sleep(0.001)  # let the GUI thread take the GIL
         if pending:
-            self.batch.emit(pending)
+            put(("batch", pending))
+        put(("finished",))
+
+    def _deliver(self, item: tuple) -> None:
+        if item[0] == "batch":
+            self._on_batch(item[1])
+        else:
+            self._inbox.deleteLater()  # its work is over
+            self._on_finished()
+
+    def is_running(self) -> bool:
+        return self._thread.is_alive()
+
+    def interrupt(self) -> None:
+        """Stop after the image being read; nothing more is delivered."""
+        self._stop.set()
+        if isValid(self._inbox):
+            self._inbox.stop()
+
+    def wait(self, msecs: int) -> bool:
+        self._thread.join(msecs / 1000)
+        return not self._thread.is_alive()
 
 
 class CloseWatcher(QObject):

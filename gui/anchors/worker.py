@@ -2,8 +2,8 @@
 
 `LatestRunner.schedule(fn, *args)` (re)starts a short debounce timer; when it fires the job is
 handed to the thread, dropping any job still queued. A job that was already running finishes,
-but its result is dropped because a newer request exists. Results come back as Qt signals in
-the GUI thread; the job never touches widgets.
+but its result is dropped because a newer request exists. Results come back through an Inbox
+(gui/inbox.py) as signals in the GUI thread; the job touches no Qt object.
 """
 from __future__ import annotations
 
@@ -16,30 +16,27 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 from core.errors import MasklabError
 
+from ..inbox import Inbox
+
 DEBOUNCE_MS = 30
 
 
-class _JobSignals(QObject):
-    finished = Signal(int, object)
-    failed = Signal(int, str)
-
-
 class _Job(QRunnable):
-    def __init__(self, request: int, fn: Callable[..., Any], args: tuple, signals: _JobSignals):
+    def __init__(self, request: int, fn: Callable[..., Any], args: tuple, put: Callable[[tuple], None]):
         super().__init__()
-        self.request, self.fn, self.args, self.signals = request, fn, args, signals
+        self.request, self.fn, self.args, self.put = request, fn, args, put
 
     def run(self) -> None:
         try:
             result = self.fn(*self.args)
         except (MasklabError, ValueError, OSError) as e:  # bad settings or files: said in the GUI
-            self.signals.failed.emit(self.request, str(e))
+            self.put(("failed", self.request, str(e)))
             return
         except Exception as e:  # a bug: keep the window alive, show it, and log the traceback
             traceback.print_exc(file=sys.stderr)
-            self.signals.failed.emit(self.request, f"{type(e).__name__}: {e}")
+            self.put(("failed", self.request, f"{type(e).__name__}: {e}"))
             return
-        self.signals.finished.emit(self.request, result)
+        self.put(("finished", self.request, result))
 
 
 class LatestRunner(QObject):
@@ -55,11 +52,9 @@ class LatestRunner(QObject):
         self.latest = 0
         self._pending: tuple[Callable[..., Any], tuple] | None = None
         self._running = 0
-        self._signals = _JobSignals()
-        self._signals.finished.connect(self._on_finished)
-        self._signals.failed.connect(self._on_failed)
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        self._inbox = Inbox(self._deliver, lambda: self._pool.activeThreadCount() > 0, self)
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(debounce_ms)
@@ -94,7 +89,10 @@ class LatestRunner(QObject):
         self.busyChanged.emit(False)
 
     def wait(self, msecs: int = 10000) -> bool:
-        return self._pool.waitForDone(msecs)
+        """Block until the running job is done, and hand over its outcome now."""
+        done = self._pool.waitForDone(msecs)
+        self._inbox.deliver()
+        return done
 
     def _start_pending(self) -> int:
         if self._pending is None:
@@ -104,7 +102,8 @@ class LatestRunner(QObject):
         self.latest = next(self._ids)
         self._pool.clear()  # a queued, not yet started job is stale now
         self._running = 1
-        self._pool.start(_Job(self.latest, fn, args, self._signals))
+        self._pool.start(_Job(self.latest, fn, args, self._inbox.put))
+        self._inbox.expect()
         return self.latest
 
     def _done(self, request: int) -> bool:
@@ -114,6 +113,10 @@ class LatestRunner(QObject):
         if not self._timer.isActive():
             self.busyChanged.emit(False)
         return True
+
+    def _deliver(self, item: tuple) -> None:
+        kind, request, payload = item
+        (self._on_finished if kind == "finished" else self._on_failed)(request, payload)
 
     def _on_finished(self, request: int, result: object) -> None:
         if self._done(request):

@@ -16,6 +16,8 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from core.errors import MasklabError
 
+from ..inbox import InboxThread
+
 PHOTO_CACHE = 2
 _FINISHING: list["AssistWorker"] = []  # workers told to stop that were still busy when the window closed
 
@@ -33,7 +35,7 @@ class AssistJob:
     tolerance: float = 1.5
 
 
-class AssistWorker(QThread):
+class AssistWorker(InboxThread):
     done = Signal(int, object, object)  # job id, list of (N, 2) polygons, list of notes
     failed = Signal(int, str)
 
@@ -78,13 +80,13 @@ class AssistWorker(QThread):
             try:
                 result = self._compute(job)
             except MasklabError as e:
-                self.failed.emit(job.job_id, str(e))
+                self.post("failed", job.job_id, str(e))
                 continue
             except Exception as e:  # a bug or a library failure must not end the thread
-                self.failed.emit(job.job_id, f"assist failed: {type(e).__name__}: {e}")
+                self.post("failed", job.job_id, f"assist failed: {type(e).__name__}: {e}")
                 continue
             if result is not None:
-                self.done.emit(job.job_id, result[0], result[1])
+                self.post("done", job.job_id, result[0], result[1])
 
     def _photo(self, path: Path) -> Any:
         from core.images import load_rgb_array

@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+
+from ..inbox import Inbox
 
 ABOUT_TEXT = ("<b>Masklab</b><br>Label cars and sign boards as polygons, preview the RPN's anchor "
               "assignment, fine-tune Mask R-CNN and review predicted masks.<br>"
               "Projects are folders of photos with LabelMe JSON beside each.")
 
 
-class _Report(QObject):
-    ready = Signal(str)
-
-
-def _doctor(report: _Report) -> None:
+def _doctor(put: Callable[[str], None]) -> None:
     """On a daemon thread: a window closed meanwhile never waits for torch to finish importing."""
     try:
         from core.torch_check import doctor_report
@@ -27,10 +25,7 @@ def _doctor(report: _Report) -> None:
             text += "\n\nSome parts do not work: see the lines above."
     except Exception as e:  # the report itself failed: say so instead of waiting forever
         text = f"The version check failed: {type(e).__name__}: {e}"
-    try:
-        report.ready.emit(text)
-    except RuntimeError:  # the dialog is gone
-        pass
+    put(text)
 
 
 class AboutDialog(QDialog):
@@ -52,9 +47,10 @@ class AboutDialog(QDialog):
         layout.addWidget(QLabel("Versions (as <code>python main.py doctor</code> prints them):"))
         layout.addWidget(self.versions, 1)
         layout.addWidget(buttons)
-        self._report = _Report()  # no parent: the thread holds it while the dialog may be gone
-        self._report.ready.connect(self.versions.setPlainText)
-        threading.Thread(target=_doctor, args=(self._report,), name="about-doctor", daemon=True).start()
+        inbox = Inbox(self.versions.setPlainText, lambda: thread.is_alive(), self)  # the dialog may close first
+        thread = threading.Thread(target=_doctor, args=(inbox.put,), name="about-doctor", daemon=True)
+        thread.start()
+        inbox.expect()
 
     def report_ready(self) -> bool:
         return not self.versions.toPlainText().startswith("Checking")

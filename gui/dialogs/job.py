@@ -10,10 +10,12 @@ from __future__ import annotations
 import traceback
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QComboBox, QDialog, QFormLayout, QLabel, QPlainTextEdit, QProgressBar, QVBoxLayout, QWidget
 
 from core.errors import MasklabError
+
+from ..inbox import InboxThread
 
 ProgressCallback = Callable[[int, int, str], None]
 
@@ -22,7 +24,7 @@ class JobCancelled(Exception):
     pass
 
 
-class Job(QThread):
+class Job(InboxThread):
     progress = Signal(int, int, str)
     succeeded = Signal(object)
     failed = Signal(str)
@@ -40,20 +42,20 @@ class Job(QThread):
         if self._cancelled:
             raise JobCancelled(f"cancelled after {done} of {total}")
         self.last_progress = (done, total, text)
-        self.progress.emit(done, total, text)
+        self.post("progress", done, total, text)
 
     def run(self) -> None:
         try:
             result = self._work(self._report)
         except JobCancelled as e:
-            self.failed.emit(str(e))
+            self.post("failed", str(e))
         except MasklabError as e:
-            self.failed.emit(str(e))
+            self.post("failed", str(e))
         except Exception as e:  # a bug or an unforeseen input: say what and where, keep the window
             where = traceback.extract_tb(e.__traceback__)[-1]
-            self.failed.emit(f"{type(e).__name__}: {e} (in {where.filename}:{where.lineno})")
+            self.post("failed", f"{type(e).__name__}: {e} (in {where.filename}:{where.lineno})")
         else:
-            self.succeeded.emit(result)
+            self.post("succeeded", result)
 
 
 class FormatJobDialog(QDialog):

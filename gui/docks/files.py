@@ -21,7 +21,7 @@ from core.project import Project
 from .thumbnails import THUMB_SIZE, ThumbnailCache, placeholder_icon
 from .watch import SidecarWatcher
 from ..workers import (STATE_BROKEN, STATE_LABELLED, STATE_NEEDS_WORK, STATE_REVIEWED, STATE_UNKNOWN,
-                       STATE_UNLABELLED, StateScanner, release_thread, scan_one, state_of)
+                       STATE_UNLABELLED, StateScanner, scan_one, state_of)
 
 StateRole = Qt.ItemDataRole.UserRole + 1
 PathRole = Qt.ItemDataRole.UserRole + 2
@@ -220,12 +220,12 @@ class FilesDock(QDockWidget):
             return
         self.stop_scan()
         self._scan_generation += 1
-        self.scanner = StateScanner(self.model.project, list(self.model.images), self)
-        self.scanner.batch.connect(lambda results, g=self._scan_generation: self._on_batch(results, g))
+        generation = self._scan_generation
         self._scan_complete = False
-        # queued after the last batch (same sending thread), so every result is applied by then
-        self.scanner.finished.connect(lambda g=self._scan_generation: self._on_scan_finished(g))
-        self.scanner.start(StateScanner.Priority.LowPriority)
+        self.scanner = StateScanner(self.model.project, list(self.model.images), self,
+                                    on_batch=lambda results: self._on_batch(results, generation),
+                                    on_finished=lambda: self._on_scan_finished(generation))
+        self.scanner.start()
 
     def _on_scan_finished(self, generation: int) -> None:
         if generation == self._scan_generation:
@@ -234,11 +234,12 @@ class FilesDock(QDockWidget):
     def stop_scan(self, wait_ms: int = 5000) -> None:
         """Interrupt the scans; each stops after the image it is reading (one header, one sidecar)."""
         for scanner in [self.scanner, *self._rescans]:
-            if scanner is not None and scanner.isRunning():
-                scanner.requestInterruption()
+            if scanner is not None and scanner.is_running():
+                scanner.interrupt()
         for scanner in [self.scanner, *self._rescans]:
             if scanner is not None:
                 scanner.wait(wait_ms)
+        self._rescans = [s for s in self._rescans if s.is_running()]
 
     # -- changes on disk -------------------------------------------------------------------
     def rescan(self, images: list[Path]) -> None:
@@ -249,12 +250,12 @@ class FilesDock(QDockWidget):
         pairs = [(r, p) for r, p in zip(rows, images) if r >= 0]
         if not pairs:
             return
-        scanner = StateScanner(self.model.project, [p for _, p in pairs], self, rows=[r for r, _ in pairs])
         generation = self._scan_generation
-        scanner.batch.connect(lambda results, g=generation: self._on_rescan_batch(results, g))
-        scanner.finished.connect(lambda s=scanner: self._rescans.remove(s) if s in self._rescans else None)
+        scanner = StateScanner(self.model.project, [p for _, p in pairs], self, rows=[r for r, _ in pairs],
+                               on_batch=lambda results: self._on_rescan_batch(results, generation),
+                               on_finished=lambda: self._rescans.remove(scanner) if scanner in self._rescans else None)
         self._rescans.append(scanner)
-        scanner.start(StateScanner.Priority.LowPriority)
+        scanner.start()
 
     def _on_rescan_batch(self, results: list, generation: int) -> None:
         if generation != self._scan_generation:
@@ -276,15 +277,10 @@ class FilesDock(QDockWidget):
 
     def shutdown(self, wait_ms: int = 300) -> None:
         """The window closes: no more watching or scanning. A scan still reading after `wait_ms`
-        (a slow disk) is left to finish on its own, detached from the closing window."""
+        (a slow disk) finishes on its own thread; nothing it reads is delivered."""
         self._closed = True
         self.watcher.stop()
         self.stop_scan(wait_ms)
-        for scanner in [self.scanner, *self._rescans]:
-            if scanner is not None and scanner.isRunning():
-                scanner.batch.disconnect()
-                scanner.finished.disconnect()
-                release_thread(scanner)
 
     def relist(self) -> None:
         """The folder's images changed (an import, another program): list them again."""

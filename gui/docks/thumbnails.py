@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
@@ -11,6 +12,7 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPixmap
 from core.errors import MasklabError
 from core.images import load_image
 
+from ..inbox import Inbox
 from ..style import STATE_COLORS
 from ..workers import pil_to_qimage, unexpected_problem
 
@@ -18,15 +20,10 @@ THUMB_SIZE = (48, 36)
 CACHE_LIMIT = 1500  # thumbnails; about 7 MB
 
 
-class _Signals(QObject):
-    loaded = Signal(str, QImage)
-    failed = Signal(str, str)  # path, reason
-
-
 class _ThumbJob(QRunnable):
-    def __init__(self, path: Path, signals: _Signals):
+    def __init__(self, path: Path, put: Callable[[tuple], None]):
         super().__init__()
-        self.path, self.signals = path, signals
+        self.path, self.put = path, put
 
     def run(self) -> None:
         try:
@@ -34,15 +31,11 @@ class _ThumbJob(QRunnable):
             image = image.scaled(*THUMB_SIZE, Qt.AspectRatioMode.KeepAspectRatio,
                                  Qt.TransformationMode.SmoothTransformation)
         except MasklabError as e:
-            result = (self.signals.failed, str(self.path), str(e))
+            self.put((str(self.path), None, str(e)))
         except Exception as e:  # noqa: BLE001 (MemoryError included): a mark, not a dead thread
-            result = (self.signals.failed, str(self.path), unexpected_problem(self.path, e))
+            self.put((str(self.path), None, unexpected_problem(self.path, e)))
         else:
-            result = (self.signals.loaded, str(self.path), image)
-        try:
-            result[0].emit(*result[1:])
-        except RuntimeError:  # the list was closed meanwhile
-            pass
+            self.put((str(self.path), image, ""))
 
 
 class ThumbnailCache(QObject):
@@ -58,19 +51,19 @@ class ThumbnailCache(QObject):
         self._images: OrderedDict[str, QImage] = OrderedDict()
         self._pending: set[str] = set()
         self._failed: set[str] = set()
-        self._signals = _Signals()
-        self._signals.loaded.connect(self._on_loaded)
-        self._signals.failed.connect(self._on_failed)
+        self._stopped = False
         self._pool = QThreadPool(self)
         self._pool.setMaxThreadCount(1)
+        self._inbox = Inbox(self._deliver, lambda: self._pool.activeThreadCount() > 0, self)
 
     def icon(self, image: Path, state: str) -> QIcon | None:
         key = str(self.root / image)
         thumb = self._images.get(key)
         if thumb is None:
-            if key not in self._pending and key not in self._failed:
+            if key not in self._pending and key not in self._failed and not self._stopped:
                 self._pending.add(key)
-                self._pool.start(_ThumbJob(Path(key), self._signals))
+                self._pool.start(_ThumbJob(Path(key), self._inbox.put))
+                self._inbox.expect()
             return None
         self._images.move_to_end(key)
         return QIcon(_with_state_dot(thumb, state))
@@ -81,25 +74,31 @@ class ThumbnailCache(QObject):
         self._failed.discard(key)
 
     def wait(self, msecs: int = 5000) -> bool:
-        return self._pool.waitForDone(msecs)
+        """Block until the queued decodes are done, and hand over their results now."""
+        done = self._pool.waitForDone(msecs)
+        self._inbox.deliver()
+        return done
 
     def stop(self, wait_ms: int = 5000) -> bool:
-        """Drop the queued decodes and wait up to `wait_ms` for the running one."""
+        """The list closes: drop the queued decodes, start no new one, and wait up to `wait_ms`
+        for the running one."""
+        self._stopped = True
         self._pool.clear()
         self._pending.clear()
+        self._inbox.stop()
         return self._pool.waitForDone(wait_ms)
 
-    def _on_loaded(self, key: str, image: QImage) -> None:
+    def _deliver(self, item: tuple) -> None:
+        key, image, reason = item
         self._pending.discard(key)
+        if image is None:
+            self._failed.add(key)  # the state dot (broken) stays its icon
+            self.failed.emit(key, reason)
+            return
         self._images[key] = image
         while len(self._images) > CACHE_LIMIT:
             self._images.popitem(last=False)
         self.ready.emit(key)
-
-    def _on_failed(self, key: str, reason: str) -> None:
-        self._pending.discard(key)
-        self._failed.add(key)  # the state dot (broken) stays its icon
-        self.failed.emit(key, reason)
 
 
 def placeholder_icon(state: str) -> QIcon:

@@ -8,16 +8,18 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal
+from PySide6.QtCore import QObject, Signal
 
 from core.errors import MasklabError
 from core.torch_loader import TorchImportError, load_torch
+
+from ..inbox import InboxThread
 
 Progress = Callable[[int, int, str], None]
 Job = Callable[[Progress, threading.Event], dict[str, Path]]
 
 
-class PredictionWorker(QThread):
+class PredictionWorker(InboxThread):
     """Runs one prediction job; `progress` per image, then `succeeded` or `failed`."""
 
     progress = Signal(int, int, str)
@@ -56,15 +58,15 @@ class PredictionWorker(QThread):
 
     def run(self) -> None:
         try:
-            written = self.job(lambda done, total, img: self.progress.emit(done, total, str(img)), self.cancel_event)
+            written = self.job(lambda done, total, img: self.post("progress", done, total, str(img)), self.cancel_event)
         except MasklabError as e:
             hint = getattr(e, "hint", "")
-            self.failed.emit(str(e) + (f"\nWhat to do: {hint}" if hint else ""))
+            self.post("failed", str(e) + (f"\nWhat to do: {hint}" if hint else ""))
             return
         except TorchImportError as e:
-            self.failed.emit(f"Cannot predict: {e}")
+            self.post("failed", f"Cannot predict: {e}")
             return
         except Exception as e:  # a bug or a broken file must not take the window down
-            self.failed.emit(f"Prediction failed: {type(e).__name__}: {e}")
+            self.post("failed", f"Prediction failed: {type(e).__name__}: {e}")
             return
-        self.succeeded.emit({str(k): Path(v) for k, v in written.items()})
+        self.post("succeeded", {str(k): Path(v) for k, v in written.items()})
