@@ -7,7 +7,7 @@ models, or "rectangle" for rpn_classic boxes. Every shape has the extra keys "sc
 file, as labelme expects. The project scanner skips the predictions folder.
 
 A prediction's id names it for as long as the file lives (accepting it records the id on the new
-shapes, rejecting it removes it from the file). Files written before ids existed still load: their
+shapes, rejecting it removes it from the file, and undoing the rejection puts it back). Files written before ids existed still load: their
 shapes get an id derived from their content, which is the same every time the file is read.
 
 No torch here: the window reads and rewrites these files on its own thread.
@@ -120,26 +120,38 @@ def read_predictions(project: Any, image: str | Path) -> list[Prediction]:
     return result
 
 
-def remove_predictions(project: Any, image: str | Path, ids: Iterable[str]) -> int:
+def remove_predictions(project: Any, image: str | Path, ids: Iterable[str]) -> list[tuple[int, Shape]]:
     """Take the predictions `ids` out of the image's predictions file (rewritten atomically, every
-    remaining shape with its id stored); returns how many were removed. AnnotationError when the
-    file cannot be read; the file is then left as it was."""
+    remaining shape with its id stored); returns the removed shapes with their former positions,
+    which `restore_predictions` puts back. AnnotationError when the file cannot be read; the file is
+    then left as it was."""
     path = prediction_path(project, image)
     if not path.exists():
-        return 0
+        return []
     ann = read_annotation(path)
     ids = set(ids)
-    kept = []
-    for s in ann.shapes:
-        pid = shape_prediction_id(s)
-        if pid not in ids:
-            s.extra[ID_KEY] = pid
-            kept.append(s)
-    removed = len(ann.shapes) - len(kept)
+    kept, removed = [], []
+    for i, s in enumerate(ann.shapes):
+        s.extra[ID_KEY] = shape_prediction_id(s)
+        (removed if s.extra[ID_KEY] in ids else kept).append((i, s))
     if removed:
-        ann.shapes = kept
+        ann.shapes = [s for _, s in kept]
         write_annotation(path, ann)
     return removed
+
+
+def restore_predictions(project: Any, image: str | Path, removed: list[tuple[int, Shape]]) -> None:
+    """Put shapes taken out by `remove_predictions` back at their former positions (undo of a
+    rejection). A prediction already in the file again is not added twice."""
+    path = prediction_path(project, image)
+    if not removed or not path.exists():
+        return
+    ann = read_annotation(path)
+    present = {shape_prediction_id(s) for s in ann.shapes}
+    for i, shape in sorted(removed, key=lambda pair: pair[0]):
+        if shape.extra[ID_KEY] not in present:
+            ann.shapes.insert(min(i, len(ann.shapes)), shape)
+    write_annotation(path, ann)
 
 
 def accepted_prediction_ids(annotation: Annotation | None) -> set[str]:

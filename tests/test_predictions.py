@@ -16,8 +16,8 @@ import shapely
 from core.geometry import (DEFAULT_POLYGON_TOLERANCE_PX, inclusive_to_edge_box, instance_mask, mask_box,
                            polygon_to_mask)
 from core.predictions import (ID_KEY, Prediction, accepted_prediction_ids, prediction_path, prediction_polygons,
-                              read_predictions, remove_predictions, shapes_from_predictions, threshold_to_show,
-                              write_predictions)
+                              read_predictions, remove_predictions, restore_predictions, shapes_from_predictions,
+                              threshold_to_show, write_predictions)
 from core.project import Project
 from tests.conftest import ROOT, shared_data
 
@@ -45,9 +45,15 @@ def test_ids_are_written_read_back_and_kept_by_rejecting(demo_project):
     assert [p.id for p in back] == ids and [p.score for p in back] == [0.9, 0.4, 0.2]
     assert np.array_equal(back[0].mask, preds[0].mask) and back[0].box == preds[0].box  # pixel edges both ways
 
-    assert remove_predictions(project, IMAGE, [ids[1], "not-there"]) == 1
+    file_before = prediction_path(project, IMAGE).read_bytes()
+    removed = remove_predictions(project, IMAGE, [ids[1], "not-there"])
+    assert [i for i, _ in removed] == [1]
     assert [p.id for p in read_predictions(project, IMAGE)] == [ids[0], ids[2]]
-    assert remove_predictions(project, IMAGE, ["not-there"]) == 0
+    assert remove_predictions(project, IMAGE, ["not-there"]) == []
+    restore_predictions(project, IMAGE, removed)  # undo: back in its place, the file as it was
+    assert prediction_path(project, IMAGE).read_bytes() == file_before
+    restore_predictions(project, IMAGE, removed)  # a second undo adds nothing twice
+    assert [p.id for p in read_predictions(project, IMAGE)] == ids
     assert project.annotation_path(IMAGE).read_bytes() == (demo_project / IMAGE).with_suffix(".json").read_bytes()
 
 
@@ -64,7 +70,7 @@ def test_files_without_ids_still_load_with_stable_ids(demo_project):
     first = read_predictions(project, IMAGE)
     assert len({p.id for p in first}) == 4 and all(p.id for p in first)
     assert [p.id for p in read_predictions(project, IMAGE)] == [p.id for p in first]  # the same on every read
-    assert remove_predictions(project, IMAGE, [first[0].id]) == 1
+    assert len(remove_predictions(project, IMAGE, [first[0].id])) == 1
     id_of = {p.score: p.id for p in first}
     rewritten = json.loads(path.read_text())  # file order kept, each remaining shape with its id stored
     assert [s[ID_KEY] for s in rewritten["shapes"]] == [id_of[0.4], id_of[0.2], id_of[0.5]]

@@ -7,7 +7,8 @@ at the project's tolerance (settings["review"]["polygon_tolerance_px"], set here
 from __future__ import annotations
 
 import math
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
@@ -20,7 +21,7 @@ from core.predictions import (Prediction, accepted_prediction_ids, prediction_pa
 from core.training.auto_label import coco_weights_path, unlabelled_images
 
 from ..style import color_swatch
-from .commands import AcceptPredictions
+from .commands import AcceptPredictions, RejectPredictions
 from .layer import PREDICTIONS_Z, PredictionsLayer
 from .ui import setup_review_ui
 from .worker import PredictionWorker
@@ -333,19 +334,29 @@ class ReviewDock(QDockWidget):
         self.accept([it.prediction.id for it in self.layer.shown()])
 
     def reject_selected(self) -> None:
-        """Remove the selected predictions from the image's predictions file."""
+        """Take the selected predictions out of the image's predictions file (Ctrl+Z puts them back)."""
         ids = self.selected_ids()
-        if not ids or self.document.image is None:
+        image = self.document.image
+        if not ids or image is None:
             return
         try:
-            removed = remove_predictions(self.project, self.document.image, ids)
+            removed = remove_predictions(self.project, image, ids)
         except (MasklabError, OSError) as e:
-            self.status.setText(f"Could not update {prediction_path(self.project, self.document.image)}: {e}")
+            self.status.setText(f"Could not update {prediction_path(self.project, image)}: {e}")
             return
-        self.status.setText(f"Rejected {removed} prediction(s).")
         row = self._first_selected_row()
+        command = RejectPredictions(self.project, image, removed, self._reload_if_showing(image), self.status.setText)
+        undoable = self.document.push(command)  # a read-only image keeps its annotation: no undo step then
+        self.status.setText(f"Rejected {len(removed)} prediction(s)" + (" (Ctrl+Z undoes)." if undoable else "."))
         self.load_current()
         self._select_row_if_none(row)
+
+    def _reload_if_showing(self, image: Path) -> Callable[[], None]:
+        """After an undo or redo of a rejection: show the file again if its image is the open one."""
+        def reload() -> None:
+            if self.document.image == image:
+                self.load_current()
+        return reload
 
     def _first_selected_row(self) -> int | None:
         rows = [self.list.row(item) for item in self.list.selectedItems()]

@@ -12,7 +12,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from gui.review.layer import NEGATIVE_COLOR, POSITIVE_COLOR, PredictionsLayer
-from tests.gui.helpers import click, disk_shapes, shot
+from tests.gui.helpers import click, disk_shapes, key, shot
 
 pytestmark = pytest.mark.timeout(180)
 IMAGE = "street_000.jpg"
@@ -111,11 +111,20 @@ def test_predict_accept_undo_reject(qtbot, window, demo_project):
     window.undo_action.trigger()
     assert disk_shapes(demo_project, IMAGE) == before
 
-    # reject removes it from the predictions file only
+    # reject removes it from the predictions file only; Ctrl+Z puts it back, Ctrl+Y takes it out again
+    predictions_file = demo_project / "predictions" / "street_000.json"
+    file_before = predictions_file.read_bytes()
     dock.list.setCurrentRow(0)
+    rejected = dock.selected_ids()
     qtbot.mouseClick(dock.reject_button, Qt.MouseButton.LeftButton)
-    stored = json.loads((demo_project / "predictions" / "street_000.json").read_text())
+    stored = json.loads(predictions_file.read_text())
     assert len(stored["shapes"]) == n - 1 and len(dock.predictions) == n - 1
+    assert rejected[0] not in {p.id for p in dock.predictions} and "Ctrl+Z" in dock.status.text()
+    assert disk_shapes(demo_project, IMAGE) == before
+    key(qtbot, window.canvas, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert predictions_file.read_bytes() == file_before and len(dock.predictions) == n
+    key(qtbot, window.canvas, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)
+    assert len(json.loads(predictions_file.read_text())["shapes"]) == n - 1 and len(dock.predictions) == n - 1
     assert disk_shapes(demo_project, IMAGE) == before
 
     # accept all above the threshold: one undo step
