@@ -27,6 +27,12 @@ CLICK_RADIUS = 5.0  # widget pixels
 
 class AssistTool(Tool):
     name = "assist"
+    HINTS = (("Drag", "box around the object"),
+             ("Click, once the box is drawn", "object seed"),
+             ("Right-click, once the box is drawn", "background seed"),
+             ("Backspace", "take back the last seed"),
+             ("Enter", "accept the polygon"),
+             ("Esc", "cancel"))
     cursor = Qt.CursorShape.CrossCursor
 
     def __init__(self, canvas: "CanvasView", doc: "Document", controller: Any):

@@ -33,6 +33,7 @@ _drag_ids = itertools.count(1)
 class Tool:
     cursor = Qt.CursorShape.ArrowCursor
     name = ""
+    HINTS: tuple[tuple[str, str], ...] = ()  # (keys or gesture, what it does), for the F1 sheet
 
     def __init__(self, canvas: "CanvasView", doc: "Document"):
         self.canvas = canvas
@@ -113,6 +114,10 @@ class _CreateTool(Tool):
 
 class PolygonTool(_CreateTool):
     name = "polygon"
+    HINTS = (("Click", "add a vertex"),
+             ("Enter, double-click or click the first vertex", "close the polygon"),
+             ("Backspace", "remove the last vertex"),
+             ("Esc", "cancel the polygon"))
 
     def _near_first(self, pos: QPointF) -> bool:
         if len(self.points) < MIN_POLYGON_VERTICES:
@@ -184,6 +189,8 @@ class PolygonTool(_CreateTool):
 
 class RectangleTool(_CreateTool):
     name = "rectangle"
+    HINTS = (("Drag, or click two corners", "draw the rectangle"),
+             ("Esc", "cancel the rectangle"))
 
     def mouse_press(self, event: QMouseEvent, pos: QPointF) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self.refuse_if_read_only():
@@ -229,6 +236,12 @@ class RectangleTool(_CreateTool):
 
 class EditTool(Tool):
     name = "edit"
+    HINTS = (("Click", "select a shape"),
+             ("Ctrl+click", "add a shape to the selection or take it out"),
+             ("Drag a shape or vertex", "move it"),
+             ("Click an edge", "insert a vertex there"),
+             ("Shift+click a vertex", "remove the vertex"),
+             ("Esc", "clear the selection"))
 
     def __init__(self, canvas: "CanvasView", doc: "Document"):
         super().__init__(canvas, doc)

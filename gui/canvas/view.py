@@ -29,6 +29,8 @@ BACKGROUND = QColor("#2b2b2b")
 
 
 class CanvasView(QWidget):
+    HINTS = (("Wheel", "zoom at the pointer"),
+             ("Space+drag, or middle-button drag", "pan"))
     cursorMoved = Signal(float, float)  # image pixels
     zoomChanged = Signal(float)
     visibilityChanged = Signal()

@@ -2,6 +2,8 @@
 
 The sheet is generated from the window's QActions each time it opens (their text, shortcuts and
 the menu they sit in), so an action added or re-keyed anywhere shows up without editing this file.
+Keys and gestures that are no action (Enter while drawing, Shift+click on a vertex) follow, from the
+HINTS that each tool, the canvas and the review list declare beside the code that handles them.
 """
 from __future__ import annotations
 
@@ -56,7 +58,20 @@ def shortcut_rows(window: QMainWindow) -> list[ShortcutRow]:
         keys = "  or  ".join(s.toString(QKeySequence.SequenceFormat.NativeText) for s in action.shortcuts())
         place, menu = paths.get(id(action), (len(paths) + len(ordered), NO_MENU))
         ordered.append((place, ShortcutRow(_clean(action.text()) or action.objectName(), keys, menu)))
-    return [row for _, row in sorted(ordered, key=lambda pair: pair[0])]
+    return [row for _, row in sorted(ordered, key=lambda pair: pair[0])] + gesture_rows()
+
+
+def gesture_rows() -> list[ShortcutRow]:
+    """The keys and mouse gestures of the canvas tools, the canvas and the review list."""
+    from ..canvas.assist_tool import AssistTool
+    from ..canvas.tools import EditTool, PolygonTool, RectangleTool
+    from ..canvas.view import CanvasView
+    from ..review.dock import LIST_HINTS
+
+    places = [(f"{tool.name.capitalize()} tool", tool.HINTS)
+              for tool in (EditTool, PolygonTool, RectangleTool, AssistTool)]
+    places += [("Canvas", CanvasView.HINTS), ("Review predictions list", LIST_HINTS)]
+    return [ShortcutRow(what[0].upper() + what[1:], keys, place) for place, hints in places for keys, what in hints]
 
 
 class ShortcutsDialog(QDialog):
@@ -68,7 +83,7 @@ class ShortcutsDialog(QDialog):
         self.search.setPlaceholderText("Search actions, keys or menus (e.g. undo, Ctrl+Z, View)")
         self.search.setClearButtonEnabled(True)
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["Action", "Keys", "Menu"])
+        self.table.setHorizontalHeaderLabels(["Action", "Keys", "Menu or tool"])
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -91,6 +106,7 @@ class ShortcutsDialog(QDialog):
             keys = QTableWidgetItem(row.keys)
             keys.setFont(bold)
             for c, item in enumerate((QTableWidgetItem(row.action), keys, QTableWidgetItem(row.menu))):
+                item.setToolTip(item.text())  # a narrow column cuts the text
                 self.table.setItem(r, c, item)
         self.search.textChanged.connect(self.apply_filter)
         self.apply_filter("")

@@ -31,6 +31,9 @@ DEFAULT_THRESHOLD = 0.5
 SHOW_BEST = 10  # "show them" lowers the threshold to show this many of the best hidden ones
 SAVE_DELAY_MS = 400  # the tolerance is written to the project file once the spin box settles
 LIST_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Delete, Qt.Key.Key_Backspace)
+LIST_HINTS = (("Enter", "accept the selected predictions"),
+              ("Delete or Backspace", "reject the selected predictions"),
+              ("Click a prediction on the photo", "accept it (with \"Click to accept\" on)"))
 
 
 class ReviewDock(QDockWidget):

@@ -2,7 +2,9 @@
 fast with Ctrl+Q, and background reads that fail on hostile files becoming per-image marks."""
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -14,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
+from gui.dialogs.shortcuts import gesture_rows
 from tests.gui.helpers import key, shot, widget_point
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,13 +31,21 @@ def test_f1_opens_a_searchable_sheet_of_every_action_key(window, qtbot):
     assert ("Undo", "Ctrl+Z") in rows and ("Quit", "Ctrl+Q") in rows and ("Keyboard shortcuts", "F1") in rows
     assert ("Previous image", "A  or  Left") in rows
     every_key = {s.toString() for a in window.findChildren(type(window.undo_action)) for s in a.shortcuts()}
-    on_sheet = {k for r in dialog.rows for k in r.keys.split("  or  ")}
+    gestures = gesture_rows()
+    assert dialog.rows[-len(gestures):] == gestures  # the keys that are no action come last
+    on_sheet = {k for r in dialog.rows[:-len(gestures)] for k in r.keys.split("  or  ")}
     assert every_key == on_sheet  # generated from the actions: nothing missing, nothing stale
+    assert ("Remove the vertex", "Shift+click a vertex") in rows and ("Close the polygon", "Enter, double-click or "
+                                                                     "click the first vertex") in rows
     menus = {r.action: r.menu for r in dialog.rows}
     assert menus["Open folder"] == "File" and menus["Fit to window"] == "View"
     qtbot.keyClicks(dialog.search, "zoom")
-    assert set(dialog.visible_actions()) == {"Zoom in", "Zoom out"}
-    assert dialog.count.text() == f"2 of {len(dialog.rows)} shortcuts"
+    assert set(dialog.visible_actions()) == {"Zoom in", "Zoom out", "Zoom at the pointer"}
+    assert dialog.count.text() == f"3 of {len(dialog.rows)} shortcuts"
+    dialog.search.clear()
+    qtbot.keyClicks(dialog.search, "backspace")
+    assert set(dialog.visible_actions()) == {"Remove the last vertex", "Take back the last seed",
+                                             "Reject the selected predictions"}
     dialog.search.clear()
     qtbot.keyClicks(dialog.search, "ctrl+shift")
     assert "Redo" in dialog.visible_actions() and "Undo" not in dialog.visible_actions()
@@ -42,8 +53,34 @@ def test_f1_opens_a_searchable_sheet_of_every_action_key(window, qtbot):
     dialog.resize(640, 700)
     QApplication.processEvents()
     dialog.grab().save(str(shot(window, "issue10_shortcuts_window").with_name("issue10_shortcuts.png")))
+    dialog.table.scrollToBottom()
+    QApplication.processEvents()
+    dialog.grab().save(str(shot(window, "issue10_shortcuts_window").with_name("issue10_shortcuts_gestures.png")))
     key(qtbot, dialog, Qt.Key.Key_Escape)
     assert not dialog.isVisible()
+
+
+def test_every_key_a_tool_handles_is_on_the_sheet():
+    """The F1 sheet's gesture rows are declared beside the code; every key or modifier that code
+    tests must appear in its declaration."""
+    from gui.canvas.assist_tool import AssistTool
+    from gui.canvas.tools import EditTool, PolygonTool, RectangleTool, _CreateTool
+    from gui.canvas.view import CanvasView
+    from gui.review import dock
+
+    names = {"Key_Return": "Enter", "Key_Enter": "Enter", "Key_Escape": "Esc", "Key_Backspace": "Backspace",
+             "Key_Delete": "Delete", "Key_Space": "Space", "ShiftModifier": "Shift", "ControlModifier": "Ctrl",
+             "RightButton": "Right-click", "MiddleButton": "middle-button"}
+    handlers = [(PolygonTool, [PolygonTool, _CreateTool]), (RectangleTool, [RectangleTool, _CreateTool]),
+                (EditTool, [EditTool]), (AssistTool, [AssistTool]), (CanvasView, [CanvasView])]
+    for owner, sources in handlers:
+        code = "".join(inspect.getsource(c) for c in sources)
+        declared = " ".join(keys for keys, _ in owner.HINTS)
+        for token, word in names.items():
+            if re.search(rf"\b{token}\b", code):
+                assert word in declared, f"{owner.__name__} handles {token} but its HINTS do not say {word}"
+    review_keys = " ".join(keys for keys, _ in dock.LIST_HINTS)
+    assert all(word in review_keys for word in ("Enter", "Delete", "Backspace"))
 
 
 def test_about_shows_the_doctor_versions(window, qtbot):
