@@ -22,6 +22,7 @@ from .canvas.photo import PhotoPresenter
 from .canvas.tools import EditTool, PolygonTool, RectangleTool, Tool
 from .canvas.view import CanvasView
 from .docks.files import FilesDock
+from .gc_on_gui_thread import collect_garbage_on_gui_thread
 from .file_menu import FileActions, HelpActions
 from .docks.labels import HOTKEY_COUNT, LabelsDock
 from .docks.shape_props import ShapePropsDock
@@ -43,6 +44,7 @@ RIGHT_COLUMN_MIN, RIGHT_COLUMN_MAX, RIGHT_COLUMN_SHARE = 340, 420, 0.3  # px, px
 class MainWindow(QMainWindow):
     def __init__(self, project: Project):
         super().__init__()
+        collect_garbage_on_gui_thread()  # no QObject may be destroyed by a worker thread's collection
         self.project = project
         self.document = Document(project, self)
         self.project_stack = QUndoStack(self)

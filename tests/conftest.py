@@ -2,6 +2,7 @@
 small generated demo project."""
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import sys
@@ -23,6 +24,21 @@ def shared_data(sub: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data {path} is absent (tests read real photos from ../shared/data)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _garbage_collection_fits_the_test(request):
+    """A window turns automatic garbage collection off and collects on the GUI thread only
+    (gui/gc_on_gui_thread.py). A test without Qt gets it back, after the main thread has collected
+    what the windows left, so that none of it is collected on a worker thread."""
+    collector = sys.modules.get("gui.gc_on_gui_thread")
+    if "qtbot" in request.fixturenames:
+        if collector is not None and collector._collector is not None:
+            gc.disable()
+    elif not gc.isenabled():
+        gc.collect()
+        gc.enable()
+    yield
 
 
 @pytest.fixture(autouse=True)
