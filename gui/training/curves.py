@@ -134,9 +134,19 @@ class CurvesView(QWidget):
         self.notice = self._notice_text()
         text = " &nbsp; ".join(legend) if legend else "Select a run, or press Train"
         self.legend.setText(f"{self.notice} &nbsp;|&nbsp; {text}" if self.notice else text)
+        self._metric_axis_from_zero()
         names = {run.curves.metric_name for run in self.shown if run.curves.metric_name}
         self.metric_plot.setTitle(f"val {names.pop().split(' (')[0]}" if len(names) == 1 else "Validation metric",
                                   size=TITLE_SIZE)
+
+    def _metric_axis_from_zero(self) -> None:
+        """Recall and AP are shares: their axis starts at 0 (a constant 0 would otherwise be drawn
+        around -0.5..0.5) and reaches a little above the best value."""
+        values = [p.metric for run in self.shown for p in run.curves.epochs if p.metric is not None]
+        if values and all(0.0 <= v <= 1.0 for v in values):
+            self.metric_plot.setYRange(0.0, min(1.0, max(0.1, 1.15 * max(values))), padding=0.03)
+        else:
+            self.metric_plot.enableAutoRange()
 
     @staticmethod
     def _line(plot: pg.PlotWidget, data: tuple[list[float], list[float]], color: str, width: int,

@@ -142,6 +142,8 @@ def test_a_run_in_progress_fits_a_1280x800_screen_with_every_dock_open(qtbot, ma
         shown = panel.curves.shown
         assert len(shown) == 1 and "(running)" in shown[0].label and len(shown[0].curves.epochs) >= 2
         assert "train loss" in panel.curves.legend.text() and "best epoch" in panel.curves.legend.text()
+        low, high = panel.curves.metric_plot.viewRange()[1]  # recall is a share: its axis starts at 0
+        assert -0.05 <= low <= 0.0 and 0.0 < high <= 1.05, (low, high)
         assert "Device: cpu" in panel.device_label.text() and "images/s" in panel.speed_label.text()
         shot(window, "issue9_training")
 
