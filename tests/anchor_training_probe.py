@@ -64,9 +64,11 @@ class Captured:
     sampled: list[torch.Tensor] = field(default_factory=list)
 
 
-def build_like_the_trainer(project: Project, model: str, augment: str = "none") -> RunState:
+def build_like_the_trainer(project: Project, model: str, augment: str = "none",
+                           rpn_sampling: str = "at_most_half") -> RunState:
     """The run's data and model exactly as the trainer prepares them (nothing trained, no run folder)."""
-    settings = TrainSettings(model=model, weights="none", augment=augment, device="cpu", seed=0, workers=0)
+    settings = TrainSettings(model=model, weights="none", augment=augment, device="cpu", seed=0, workers=0,
+                             rpn_sampling=rpn_sampling)
     return Trainer(project, settings)._prepare(torch.device("cpu"), None)
 
 

@@ -75,6 +75,28 @@ def test_preview_and_statistics_equal_the_training_forward_pass(model, car_proje
             assert np.array_equal(stats_boxes.astype(np.float32), boxes), where
 
 
+@pytest.mark.parametrize("model", ["mininet_r18_fpn", "rpn_classic"])
+def test_with_balanced_sampling_the_preview_samples_what_training_samples(model, car_project):
+    """The sampler is a training setting (settings["training"]["rpn_sampling"], the panel's "RPN
+    mini-batch"): with "balanced", training and the preview draw exactly as many negatives as
+    positives, the same anchors under one seed."""
+    car_project.settings.setdefault("training", {})["rpn_sampling"] = "balanced"
+    try:
+        run = build_like_the_trainer(car_project, model, rpn_sampling="balanced")
+        for name in PHOTOS[:2]:
+            preview = preview_image(car_project, Path(name), None, model, seed=SEED).preview
+            assert preview.config.sampling == "balanced"
+            captured = training_targets(run, run.data.train_ds.images.index(name), None)
+            labels, sampled = captured.labels[0].numpy(), captured.sampled[0].numpy()
+            assert np.array_equal(labels, preview.labels) and np.array_equal(sampled, preview.sampled), name
+            positives, negatives = int((sampled & (labels == 1)).sum()), int((sampled & (labels == 0)).sum())
+            assert positives == negatives > 0, (name, positives, negatives)
+    finally:
+        del car_project.settings["training"]["rpn_sampling"]
+    default = preview_image(car_project, Path(PHOTOS[0]), None, model, seed=SEED).preview
+    assert default.config.sampling == "at_most_half" and int(default.sampled.sum()) == 256  # torchvision's
+
+
 def test_the_exif_copy_is_seen_upright_by_training_and_preview(car_project):
     """The rotated file's pixels are stored sideways: training and preview both see the original."""
     from core.images import image_size

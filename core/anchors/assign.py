@@ -49,7 +49,10 @@ def build_matcher(config: AnchorConfig) -> Matcher:
 
 
 def build_sampler(config: AnchorConfig) -> BalancedPositiveNegativeSampler:
-    return BalancedPositiveNegativeSampler(config.batch_size_per_image, config.positive_fraction)
+    """The mini-batch sampler `config.sampling` names, as training's RPN has it."""
+    from core.models.rpn_sampling import make_sampler
+
+    return make_sampler(config.sampling, config.batch_size_per_image, config.positive_fraction)
 
 
 def build_box_coder() -> BoxCoder:

@@ -14,6 +14,11 @@ FPN_SIZES = ((32,), (64,), (128,), (256,), (512,))
 FPN_RATIOS = ((0.5, 1.0, 2.0),) * 5
 
 
+# the RPN's mini-batch samplers: torchvision's "at most half positive", or exactly as many negatives
+# as positives per image (core.models.rpn_sampling builds them)
+RPN_SAMPLINGS = ("at_most_half", "balanced")
+
+
 @dataclass
 class AnchorConfig:
     """Anchor sizes per feature level (one tuple per level) and aspect ratios (height / width)
@@ -28,6 +33,7 @@ class AnchorConfig:
     allow_low_quality_matches: bool = True
     batch_size_per_image: int = 256
     positive_fraction: float = 0.5
+    sampling: str = "at_most_half"  # the mini-batch sampler, one of RPN_SAMPLINGS (a training setting)
     min_size: int = 800
     max_size: int = 1333
     strides: tuple[int, ...] | None = None  # only for single-level backbones; FPN derives them
@@ -44,6 +50,8 @@ class AnchorConfig:
             raise ValueError("need 0 <= bg_iou_thresh <= fg_iou_thresh <= 1")
         if self.strides is not None:
             self.strides = tuple(int(s) for s in self.strides)
+        if self.sampling not in RPN_SAMPLINGS:
+            raise ValueError(f"sampling must be one of {', '.join(RPN_SAMPLINGS)}, not {self.sampling!r}")
         self._check_ranges()
 
     def _check_ranges(self) -> None:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.detection._utils import BalancedPositiveNegativeSampler
 
-RPN_SAMPLINGS = ("at_most_half", "balanced")
+from core.anchors.config import RPN_SAMPLINGS
 
 
 class EqualPositiveNegativeSampler(BalancedPositiveNegativeSampler):
@@ -43,5 +43,12 @@ def set_rpn_sampling(model: nn.Module, sampling: str) -> None:
     if rpn is None or not hasattr(rpn, "fg_bg_sampler"):
         raise ValueError(f"{type(model).__name__} has no region proposal network to sample for")
     current = rpn.fg_bg_sampler
+    rpn.fg_bg_sampler = make_sampler(sampling, current.batch_size_per_image, current.positive_fraction)
+
+
+def make_sampler(sampling: str, batch_size_per_image: int, positive_fraction: float) -> BalancedPositiveNegativeSampler:
+    """The sampler named `sampling` (one of RPN_SAMPLINGS), for training and for the preview."""
+    if sampling not in RPN_SAMPLINGS:
+        raise ValueError(f"rpn sampling must be one of {', '.join(RPN_SAMPLINGS)}, not {sampling!r}")
     kind = EqualPositiveNegativeSampler if sampling == "balanced" else BalancedPositiveNegativeSampler
-    rpn.fg_bg_sampler = kind(current.batch_size_per_image, current.positive_fraction)
+    return kind(batch_size_per_image, positive_fraction)

@@ -84,11 +84,13 @@ def model_for_anchors(config: AnchorConfig, preferred: str | None = None) -> str
 
 
 def training_anchor_config(project: Any, model: str | None = None, image_size: int | None = None,
-                           max_size: int | None = None, project_anchors: bool = True) -> AnchorConfig:
+                           max_size: int | None = None, project_anchors: bool = True,
+                           sampling: str | None = None) -> AnchorConfig:
     """The anchors and model input size that training the project will use: the model (given, else
     settings["training"]["model"]) with its default anchors, replaced by the project's own anchor
-    settings when they have the model's number of levels, at the training image size. The anchor
-    preview, the statistics and the trainer all call this, so they agree."""
+    settings when they have the model's number of levels, at the training image size, with the
+    mini-batch sampler given (else settings["training"]["rpn_sampling"]). The anchor preview, the
+    statistics and the trainer all call this, so they agree."""
     training = project.settings.get("training") or {}
     spec = model_spec(model or training.get("model") or DEFAULT_MODEL)
     config = spec.default_anchors()
@@ -98,7 +100,8 @@ def training_anchor_config(project: Any, model: str | None = None, image_size: i
         if len(mine.sizes) == len(config.sizes):
             config = mine
     min_size, max_size = input_size(spec, image_size or training.get("image_size"), max_size or training.get("max_size"))
-    return dataclasses.replace(config, min_size=min_size, max_size=max_size)
+    sampling = sampling or training.get("rpn_sampling") or AnchorConfig.sampling
+    return dataclasses.replace(config, min_size=min_size, max_size=max_size, sampling=sampling)
 
 
 def input_size(spec: ModelSpec, image_size: int | None = None, max_size: int | None = None) -> tuple[int, int]:

@@ -16,7 +16,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import ConcatDataset, DataLoader, Dataset, DistributedSampler, RandomSampler
 
-from core.anchors.config import AnchorConfig
+from core.anchors.config import RPN_SAMPLINGS, AnchorConfig
 from core.models.specs import ModelSpec, model_spec, training_anchor_config
 
 from . import TrainingError
@@ -132,9 +132,10 @@ def lr_factor(it: int, warmup: int, total: int, schedule: str) -> float:
 # -- data ----------------------------------------------------------------------------------------
 def prepare_data(project: Any, s: TrainSettings, ctx: DistContext, device: torch.device, warn: Warn) -> TrainData:
     spec = model_spec(s.model)
+    check_settings(s, spec)  # before the anchors take the sampling named
     labels = project.label_names()
     train_images, val_images = _split_images(project, labels, ctx, warn)
-    anchors = training_anchor_config(project, s.model, s.image_size, s.max_size)
+    anchors = training_anchor_config(project, s.model, s.image_size, s.max_size, sampling=s.rpn_sampling)
     augment = {"default": TrainAugment(), "flip": flip_only(), "none": None}[s.augment]
     train_ds = ProjectDataset(project, train_images, labels, anchors.min_size, anchors.max_size,
                               transforms=augment, cache=s.cache_images)
@@ -249,8 +250,6 @@ def _fresh_start(project: Any, s: TrainSettings, anchors: AnchorConfig, warn: Wa
 
 def check_settings(s: TrainSettings, spec: ModelSpec) -> None:
     """The choices the command line cannot check by itself (the window and tests build settings too)."""
-    from core.models.rpn_sampling import RPN_SAMPLINGS
-
     for name, value, allowed in (("rpn_loss", s.rpn_loss, RPN_LOSSES), ("rpn_sampling", s.rpn_sampling, RPN_SAMPLINGS),
                                  ("early_stop_on", s.early_stop_on, EARLY_STOP_ON)):
         if value not in allowed:

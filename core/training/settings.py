@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-PROJECT_DEFAULT_KEYS = ("model", "epochs", "batch_size", "lr", "image_size", "optimizer")
+PROJECT_DEFAULT_KEYS = ("model", "epochs", "batch_size", "lr", "image_size", "optimizer", "rpn_sampling")
 RPN_LOSSES = ("both", "cls", "reg")
 EARLY_STOP_ON = ("val_loss", "metric")
 

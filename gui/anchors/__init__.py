@@ -29,6 +29,9 @@ def install_anchor_tools(window) -> AnchorsDock:
     stats.triggered.connect(dock.open_statistics)
     window.addAction(stats)
     menu.addAction(stats)
+    panel = getattr(window, "training_panel", None)
+    if panel is not None:  # the preview shows what the next run trains with
+        panel.settingsRemembered.connect(dock.follow_project)
     window.anchors_dock = dock
     window.anchor_stats_action = stats
     return dock

@@ -252,9 +252,19 @@ class AnchorsDock(QDockWidget):
         self._set_config(fg_iou_thresh=fg / 100, bg_iou_thresh=bg / 100)
 
     # -- computing ------------------------------------------------------------------------------
+    def follow_project(self) -> None:
+        """The project's anchor or training settings changed: when the dock shows the project's
+        settings, take them again (model, input size, mini-batch sampling)."""
+        if self.editors.preset_combo.currentText() != PROJECT_ITEM:
+            return
+        model, config = self._project_config()
+        if (model, config) != (self.model, self.config):
+            self.set_config(config, PROJECT_ITEM, model)
+
     def _on_visibility(self, visible: bool) -> None:
         self._sync_layer_visibility()
         if visible:
+            self.follow_project()
             self.request_preview()
         else:
             self.runner.cancel()

@@ -44,7 +44,8 @@ class AssignmentSummary(QGroupBox):
         counts, s = p.counts(), p.sampled_counts()
         self.counts_label.setText(f"Anchors {len(p.labels):,}: positive {counts['positive']:,} · negative "
                                   f"{counts['negative']:,} · ignore {counts['ignore']:,}")
-        self.sampled_label.setText(f"Sampled {s['positive'] + s['negative']:,} of {c.batch_size_per_image}: "
+        rule = "as many negatives as positives" if c.sampling == "balanced" else "at most half positive"
+        self.sampled_label.setText(f"Sampled {s['positive'] + s['negative']:,} of {c.batch_size_per_image} ({rule}): "
                                    f"positive {s['positive']:,} · negative {s['negative']:,}")
         rows = p.counts_per_level()
         self.level_table.setRowCount(len(rows))

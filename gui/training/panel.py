@@ -46,6 +46,7 @@ def format_duration(seconds: float | None) -> str:
 class TrainingPanel(QWidget):
     finished = Signal(str, str)  # outcome, message (after the process ended and the UI updated)
     reviewRequested = Signal(object)  # RunInfo
+    settingsRemembered = Signal()  # the project's training settings (model, size, sampling) changed
 
     def __init__(self, window: Any, parent: QWidget | None = None):
         super().__init__(parent)
@@ -173,6 +174,7 @@ class TrainingPanel(QWidget):
             self._show_message(f"Not started: {e}.", True)
             return
         self.settings.remember(request)
+        self.settingsRemembered.emit()
         self._launch(request)
 
     def _emit_resume(self) -> None:

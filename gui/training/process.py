@@ -43,6 +43,7 @@ class TrainRequest:
     early_stop_on: str | None = None  # "val_loss" or "metric": what best.pt and early stopping follow
     patience: int | None = None  # epochs without improvement before stopping (0: never)
     rpn_loss: str | None = None  # rpn_classic only: "both", "cls" or "reg"
+    rpn_sampling: str | None = None  # "at_most_half" or "balanced"
     resume_dir: Path | None = None  # continue this run folder (--resume --out RUN)
 
 
@@ -57,7 +58,7 @@ def train_arguments(request: TrainRequest) -> list[str]:
     for flag, value in (("--epochs", request.epochs), ("--batch-size", request.batch_size), ("--lr", request.lr),
                         ("--image-size", request.image_size), ("--max-iters", request.max_iters),
                         ("--early-stop-on", request.early_stop_on), ("--patience", request.patience),
-                        ("--rpn-loss", request.rpn_loss)):
+                        ("--rpn-loss", request.rpn_loss), ("--rpn-sampling", request.rpn_sampling)):
         if value is not None:
             args += [flag, str(value)]
     return args

@@ -23,6 +23,7 @@ WEIGHT_CHOICES = ("default", "imagenet", "none")
 FILE_CHOICE = "file…"
 EARLY_STOP_CHOICES = {"validation loss": "val_loss", "validation metric": "metric"}
 RPN_LOSS_CHOICES = {"objectness + boxes": "both", "objectness only": "cls", "boxes only": "reg"}
+RPN_SAMPLING_CHOICES = {"at most half positive": "at_most_half", "equal positives and negatives": "balanced"}
 MAX_LR = 10.0
 WRAP_BELOW_WIDTH = 280  # px of the form: narrower, each label goes above its field
 DEFAULT_MODEL = "mininet_r18_fpn"
@@ -86,7 +87,8 @@ class SettingsForm(QScrollArea):
         form.addRow("Model", self.model_combo)
         form.addRow("Weights", self.weights_combo)
         form.addRow(self.weights_origin)  # the whole width: a folder name wraps less
-        for label, widget in (("RPN loss", self.rpn_loss_combo), ("Epochs", self.epochs_spin),
+        for label, widget in (("RPN loss", self.rpn_loss_combo), ("RPN mini-batch", self.rpn_sampling_combo),
+                              ("Epochs", self.epochs_spin),
                               ("Batch size", self.batch_spin), ("Learning rate", self.lr_edit),
                               ("Image size", self.size_spin), ("Device", self.device_combo),
                               ("Stop after iterations", self.max_iters_spin),
@@ -112,6 +114,11 @@ class SettingsForm(QScrollArea):
         self.rpn_loss_combo = QComboBox()
         self.rpn_loss_combo.addItems(list(RPN_LOSS_CHOICES))
         self.rpn_loss_combo.setToolTip("rpn_classic: train objectness and boxes, objectness only, or boxes only")
+        self.rpn_sampling_combo = QComboBox()
+        self.rpn_sampling_combo.addItems(list(RPN_SAMPLING_CHOICES))
+        self.rpn_sampling_combo.setToolTip("The anchors the RPN's loss sees per image: torchvision's (up to 256, at "
+                                           "most half positive) or as many negatives as positives. The anchor "
+                                           "preview's \"sampled only\" follows this choice once training starts.")
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(1, 1000)
         self.batch_spin = QSpinBox()
@@ -195,6 +202,8 @@ class SettingsForm(QScrollArea):
         self.patience_spin.setValue(resolved.early_stop_patience)
         on = getattr(resolved, "early_stop_on", "val_loss")
         self.early_stop_combo.setCurrentText(next(k for k, v in EARLY_STOP_CHOICES.items() if v == on))
+        self.rpn_sampling_combo.setCurrentText(next(k for k, v in RPN_SAMPLING_CHOICES.items()
+                                                    if v == resolved.rpn_sampling))
         self.model_combo.setToolTip(spec.description)
         self.form.setRowVisible(self.rpn_loss_combo, spec.kind == "rpn")
         self._show_weights_origin()
@@ -297,13 +306,15 @@ class SettingsForm(QScrollArea):
             device=self.device_combo.currentText(), max_iters=self.max_iters_spin.value() or None,
             early_stop_on=EARLY_STOP_CHOICES[self.early_stop_combo.currentText()],
             patience=self.patience_spin.value(),
-            rpn_loss=RPN_LOSS_CHOICES[self.rpn_loss_combo.currentText()] if rpn else None, resume_dir=resume_dir)
+            rpn_loss=RPN_LOSS_CHOICES[self.rpn_loss_combo.currentText()] if rpn else None,
+            rpn_sampling=RPN_SAMPLING_CHOICES[self.rpn_sampling_combo.currentText()], resume_dir=resume_dir)
 
     def remember(self, request: TrainRequest) -> None:
         """The project keeps the last settings as its defaults; the anchor preview follows its
-        model and image size (core.models.specs.training_anchor_config)."""
+        model, image size and mini-batch sampling (core.models.specs.training_anchor_config)."""
         chosen = {"model": request.model, "epochs": request.epochs, "batch_size": request.batch_size,
-                  "lr": request.lr, "image_size": request.image_size}
+                  "lr": request.lr, "image_size": request.image_size,
+                  "rpn_sampling": None if request.rpn_sampling == "at_most_half" else request.rpn_sampling}
         training = self.project.settings.setdefault("training", {})
         for key, value in chosen.items():
             if value is None:

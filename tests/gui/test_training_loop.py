@@ -24,6 +24,7 @@ import pytest
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtWidgets import QDockWidget
 
+from core.project import PROJECT_FILE
 from gui.training.process import train_arguments
 from tests.gui.helpers import shot
 
@@ -258,6 +259,31 @@ def test_learning_rate_rpn_loss_and_early_stopping_reach_the_command_line(qtbot,
     assert not panel.process.is_running() and "learning rate must be above 0" in panel.message.text()
     panel.settings.lr_edit.clear()
     assert panel.settings.request().lr is None and "model default" in panel.settings.lr_edit.placeholderText()
+
+
+def test_balanced_sampling_reaches_training_and_the_anchor_preview(qtbot, window, demo_project):
+    """The panel's "RPN mini-batch" choice goes to the command line and the project's training
+    settings, and the anchor preview's sampled mini-batch then follows it: as many negatives as
+    positives."""
+    from tests.gui.test_anchors_gui import open_anchor_mode
+
+    window.train_action.trigger()
+    form = window.training_panel.settings
+    form.model_combo.setCurrentText("mininet_r18_fpn")
+    assert form.rpn_sampling_combo.currentText() == "at most half positive"
+    form.rpn_sampling_combo.setCurrentText("equal positives and negatives")
+    request = form.request()
+    args = train_arguments(request)
+    assert args[args.index("--rpn-sampling") + 1] == "balanced"
+    form.remember(request)  # what pressing Train does first
+    stored = json.loads((demo_project / PROJECT_FILE).read_text(encoding="utf-8"))["settings"]["training"]
+    assert stored["rpn_sampling"] == "balanced"
+    dock = open_anchor_mode(qtbot, window)
+    assert dock.config.sampling == "balanced"
+    labels, sampled = dock.result.preview.labels, dock.result.preview.sampled
+    positives, negatives = int((sampled & (labels == 1)).sum()), int((sampled & (labels == 0)).sum())
+    assert positives == negatives > 0, (positives, negatives)
+    assert "as many negatives as positives" in dock.summary.sampled_label.text()
 
 
 def test_messages_are_written_for_people(qapp, monkeypatch, tmp_path):
