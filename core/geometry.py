@@ -312,3 +312,19 @@ def repair_polygon(points: np.ndarray, width: int, height: int, min_area: float 
         # holes are dropped: labelme polygons have none
         result.append(np.asarray(p.exterior.coords, dtype=np.float64)[:-1])
     return result
+
+
+def box_at(boxes: np.ndarray, x: float, y: float) -> int | None:
+    """The index of the (N, 4) box under point (x, y), for picking by click: the smallest box that
+    contains it, else the one whose centre is nearest, within its own size; None when far from all."""
+    if not len(boxes):
+        return None
+    inside = (boxes[:, 0] <= x) & (x <= boxes[:, 2]) & (boxes[:, 1] <= y) & (y <= boxes[:, 3])
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    if inside.any():
+        return int(np.flatnonzero(inside)[np.argmin(area[inside])])
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    distance = np.hypot(centres[:, 0] - x, centres[:, 1] - y)
+    k = int(np.argmin(distance))
+    return k if distance[k] <= max(boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]) else None
+

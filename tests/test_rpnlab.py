@@ -140,6 +140,41 @@ def test_decoding_inverts_encoding_and_shows_the_preview_targets(vehicles, check
         decoding_table(outputs, (0.0, 1.0, 1.0, 1.0))
 
 
+def test_a_click_on_the_decoding_picture_finds_the_anchor_drawn_there(vehicles, checkpoint):
+    """decoding_anchor_boxes says where render_decoding drew each anchor: drawn alone, the anchor's
+    blue outline is exactly there, and box_at picks it back from a point on it."""
+    import dataclasses
+
+    from core.geometry import box_at
+    from core.images import load_image
+    from core.rpnlab.render import BLUE, decoding_anchor_boxes, render_decoding
+
+    project = Project.open(vehicles)
+    lab = load_lab_model(checkpoint)
+    outputs = rpn_forward(lab, load_lab_image(project, IMAGE, lab))
+    photo = load_image(project.abs_path(IMAGE))
+    table = decoding_table(outputs)
+    every = decoding_anchor_boxes(outputs, table, picked=0)
+    for k in {0, len(table) - 1}:
+        alone = dataclasses.replace(table, **{f.name: getattr(table, f.name)[k:k + 1]
+                                              for f in dataclasses.fields(table) if f.name != "weights"})
+        for picked in (None, 0):  # with a picked anchor its numbers make the titles taller
+            picture = np.asarray(render_decoding(photo, outputs, alone, picked=picked)).astype(int)
+            box = decoding_anchor_boxes(outputs, alone, picked=picked)[0]
+            drawn = np.all(np.abs(picture - 0.9 * np.array(BLUE)) <= 0.1 * 255 + 2, axis=2)
+            panel_width = (picture.shape[1] - 8) // 2
+            ys, xs = np.nonzero(drawn[:, :panel_width])  # the left panel, which clips an anchor reaching past it
+            visible = np.minimum(box, [panel_width - 1, picture.shape[0] - 1] * 2)
+            assert np.allclose([xs.min(), ys.min(), xs.max(), ys.max()], visible, atol=1.5), (k, picked, box)
+        assert np.allclose(every[k], box)  # every anchor drawn, one picked: the same place
+        x1, y1, x2, y2 = box
+        assert box_at(every[k:k + 1], x1 + 0.5, (y1 + y2) / 2) == 0
+    x1, y1, x2, y2 = every[0]
+    assert box_at(every, (x1 + x2) / 2, (y1 + y2) / 2) in set(np.flatnonzero(
+        (every[:, 0] <= (x1 + x2) / 2) & ((x1 + x2) / 2 <= every[:, 2])))
+    assert box_at(every, -1000.0, -1000.0) is None
+
+
 def rpn_decode(lab: LabModel, outputs) -> np.ndarray:
     return lab.model.rpn.box_coder.decode_single(outputs.deltas, outputs.anchors).numpy()
 

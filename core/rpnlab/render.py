@@ -36,10 +36,17 @@ def _display_boxes(outputs: RPNOutputs, boxes, scale: float) -> np.ndarray:
     return outputs.frame.input_to_photo(boxes) * scale
 
 
+TITLE_LINE, PANEL_GAP = 19, 8
+
+
+def _title_height(line_counts: list[int]) -> int:
+    return 6 + TITLE_LINE * max(line_counts)
+
+
 def _titled(panels: list[tuple[Image.Image, list[str]]]) -> Image.Image:
     """Panels side by side, each with its lines of title above it (clipped to the panel's width)."""
-    gap, line = 8, 19
-    title_height = 6 + line * max(len(lines) for _, lines in panels)
+    gap, line = PANEL_GAP, TITLE_LINE
+    title_height = _title_height([len(lines) for _, lines in panels])
     width = sum(p.width for p, _ in panels) + gap * (len(panels) - 1)
     out = Image.new("RGB", (width, max(p.height for p, _ in panels) + title_height), (32, 32, 32))
     x = 0
@@ -168,7 +175,11 @@ def render_decoding(photo: Image.Image, outputs: RPNOutputs, table: DecodingTabl
             for box in outputs.image.gt_boxes_photo * scale:
                 draw.rectangle(tuple(box), outline=(*CYAN, 255), width=2)
         panel.alpha_composite(layer)
-    w = table.weights
+    lines_left, lines_right = _decoding_titles(table, picked)
+    return _titled([(left, lines_left), (right, lines_right)])
+
+
+def _decoding_titles(table: DecodingTable, picked: int | None) -> tuple[list[str], list[str]]:
     lines_right = ["picked anchor white, object cyan, decoded prediction yellow", "no positive anchor"]
     if picked is not None and len(table):
         k = picked
@@ -176,12 +187,20 @@ def render_decoding(photo: Image.Image, outputs: RPNOutputs, table: DecodingTabl
                        f"target    {_fmt(table.targets[k])}", f"predicted {_fmt(table.predicted[k])}",
                        f"IoU with the object: anchor {table.iou_anchor[k]:.2f}, decoded {table.iou_decoded[k]:.2f}"]
     mean = (lambda v: f"{float(np.mean(v)):.2f}" if len(v) else "n/a")  # noqa: E731
-    return _titled([
-        (left, [f"{len(table)} positive anchors (blue), decoded boxes (yellow)",
-                f"box coder weights {_fmt_weights(w)}",
-                f"mean IoU with the object: anchors {mean(table.iou_anchor)}, decoded {mean(table.iou_decoded)}"]),
-        (right, lines_right),
-    ])
+    lines_left = [f"{len(table)} positive anchors (blue), decoded boxes (yellow)",
+                  f"box coder weights {_fmt_weights(table.weights)}",
+                  f"mean IoU with the object: anchors {mean(table.iou_anchor)}, decoded {mean(table.iou_decoded)}"]
+    return lines_left, lines_right
+
+
+def decoding_anchor_boxes(outputs: RPNOutputs, table: DecodingTable, picked: int | None = None) -> np.ndarray:
+    """(N, 4) where render_decoding draws each positive anchor in its left panel, in the
+    picture's pixels: what a click on the picture is matched against to pick an anchor."""
+    top = _title_height([len(lines) for lines in _decoding_titles(table, picked)])
+    if not len(table):
+        return np.zeros((0, 4))
+    boxes = _display_boxes(outputs, table.anchors, _panel_scale(outputs)).reshape(-1, 4)
+    return boxes + np.array([0.0, top, 0.0, top])
 
 
 def _fmt_weights(w) -> str:

@@ -43,6 +43,7 @@ class LabViews:
     cells_predicted: np.ndarray | None = None
     cell_size: tuple[float, float] = (0.0, 0.0)  # photo pixels
     photo_size: tuple[int, int] = (0, 0)  # (w, h)
+    decoding_boxes: np.ndarray | None = None  # (N, 4): each table row's anchor in the decoding picture
 
 
 _cache: dict[str, Any] = {}
@@ -87,7 +88,7 @@ def compute_views(project: Any, req: LabRequest) -> LabViews:
     from core.rpnlab.decoding import decoding_table
     from core.rpnlab.objectness import objectness_maps
     from core.rpnlab.proposals import ProposalSettings, compute_proposals
-    from core.rpnlab.render import render_decoding, render_objectness, render_proposals
+    from core.rpnlab.render import decoding_anchor_boxes, render_decoding, render_objectness, render_proposals
 
     lab, outputs = _outputs(project, req)
     maps = objectness_maps(outputs)
@@ -115,4 +116,5 @@ def compute_views(project: Any, req: LabRequest) -> LabViews:
                   "post_nms_top_n": outputs.post_nms_top_n, "weights": outputs.box_weights},
         decoding_rows=[_row(table, k) for k in range(len(table))],
         cells_gt=gt, cells_predicted=predicted,
-        cell_size=(sw * outputs.frame.fx, sh * outputs.frame.fy), photo_size=photo.size)
+        cell_size=(sw * outputs.frame.fx, sh * outputs.frame.fy), photo_size=photo.size,
+        decoding_boxes=decoding_anchor_boxes(outputs, table, picked))

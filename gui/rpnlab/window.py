@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QPixmap, QResizeEvent
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QImage, QMouseEvent, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QHBoxLayout,
                                QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QSlider, QSpinBox,
                                QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget)
+
+from core.geometry import box_at
 
 from ..anchors.worker import LatestRunner
 from .compute import LabRequest, LabViews, compute_views
@@ -25,7 +27,9 @@ DECODING_COLUMNS = ("anchor", "level", "anchor box", "target dx dy dw dh", "pred
 
 
 class Picture(QLabel):
-    """A picture scaled to fit, keeping its aspect ratio."""
+    """A picture scaled to fit, keeping its aspect ratio; `clicked(x, y)` in the picture's pixels."""
+
+    clicked = Signal(float, float)
 
     def __init__(self) -> None:
         super().__init__()
@@ -52,6 +56,34 @@ class Picture(QLabel):
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._fit()
+
+    def _shown_at(self) -> tuple[float, float, float] | None:
+        """(left, top, picture pixels per widget pixel) of the scaled picture in the label."""
+        shown = self.pixmap()
+        if self._pixmap is None or shown is None or shown.isNull():
+            return None
+        return ((self.width() - shown.width()) / 2, (self.height() - shown.height()) / 2,
+                self._pixmap.width() / shown.width())
+
+    def to_widget(self, x: float, y: float) -> QPointF | None:
+        """The picture's pixels -> widget point."""
+        at = self._shown_at()
+        return None if at is None else QPointF(at[0] + x / at[2], at[1] + y / at[2])
+
+    def to_picture(self, pos: QPointF) -> tuple[float, float] | None:
+        """Widget point -> the picture's pixels; None outside the picture."""
+        at = self._shown_at()
+        if at is None:
+            return None
+        x, y = (pos.x() - at[0]) * at[2], (pos.y() - at[1]) * at[2]
+        inside = 0 <= x < self._pixmap.width() and 0 <= y < self._pixmap.height()
+        return (x, y) if inside else None
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        point = self.to_picture(event.position()) if event.button() == Qt.MouseButton.LeftButton else None
+        if point is not None:
+            self.clicked.emit(*point)
+        super().mousePressEvent(event)
 
 
 def _spin(value: float, low: float, high: float, step: float, tip: str) -> QDoubleSpinBox:
@@ -194,9 +226,12 @@ class RpnLabWindow(QWidget):
         self.table.setMaximumHeight(190)
         self.table.currentCellChanged.connect(lambda row, *_: row >= 0 and self._pick(row))
         self.decoding_picture = Picture()
+        self.decoding_picture.clicked.connect(self._pick_at)
+        self.decoding_picture.setToolTip("Click an anchor on the left to pick it")
         layout = QVBoxLayout(tab)
         layout.addLayout(_row("Box coder weights", self.weights,
-                              "positive anchors of the training assignment; pick a row to see it decoded"))
+                              "positive anchors of the training assignment; pick a row, or click an anchor "
+                              "in the left picture, to see it decoded"))
         layout.addWidget(self.table)
         layout.addWidget(self.decoding_picture, 1)
         self.picked = 0
@@ -252,6 +287,13 @@ class RpnLabWindow(QWidget):
         req = self.current_request()
         if req is not None:
             self.runner.schedule(compute_views, self.project, req)
+
+    def _pick_at(self, x: float, y: float) -> None:
+        """A click on the decoding picture picks the anchor under it (its table row)."""
+        boxes = self.views.decoding_boxes if self.views is not None else None
+        row = box_at(boxes, x, y) if boxes is not None else None
+        if row is not None:
+            self.table.selectRow(row)
 
     def _pick(self, row: int) -> None:
         if row != self.picked:

@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication
 
 from core.cli import main as cli_main
+from core.geometry import box_at
 from core.project import Project
 from core.training.trainer import Trainer, TrainSettings
 from tests.conftest import ROOT, shared_data
@@ -42,6 +43,10 @@ def wait_views(qtbot, lab, **expected) -> None:
         return (not lab.runner.busy and v is not None
                 and all(getattr(v.request, k) == val for k, val in expected.items()))
     qtbot.waitUntil(ready, timeout=TIMEOUT_MS)
+
+
+def _centre(box) -> tuple[float, float]:
+    return (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
 
 
 def test_lab_window_shows_the_checkpoint_on_the_open_photo(qtbot, make_window, trained, monkeypatch):
@@ -102,6 +107,14 @@ def test_lab_window_shows_the_checkpoint_on_the_open_photo(qtbot, make_window, t
     rect = lab.table.visualItemRect(lab.table.item(row, 1))
     qtbot.mouseClick(lab.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     wait_views(qtbot, lab, picked=row)
+    # a click on an anchor in the decoding picture picks it too (the smallest anchor under the click)
+    boxes = lab.views.decoding_boxes
+    target = next(k for k in range(len(boxes)) if k != row and box_at(boxes, *_centre(boxes[k])) == k)
+    point = lab.decoding_picture.to_widget(*_centre(boxes[target]))
+    qtbot.mouseClick(lab.decoding_picture, Qt.MouseButton.LeftButton, pos=point.toPoint())
+    wait_views(qtbot, lab, picked=target)
+    assert lab.table.currentRow() == target
+    shot(lab, "rpnlab_decoding_click")
     # box coder weights 2: the targets double
     lab.weights.setFocus()
     qtbot.keyClicks(lab.weights, "2")
