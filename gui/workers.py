@@ -185,6 +185,7 @@ class StateScanner:
         self._stop.set()
         if isValid(self._inbox):
             self._inbox.stop()
+            self._inbox.deleteLater()  # the thread holds only the queue, which outlives it
 
     def wait(self, msecs: int) -> bool:
         self._thread.join(msecs / 1000)
