@@ -68,3 +68,14 @@ def near(points, expected, tol: float = 1.0) -> bool:
     """Points equal up to the rounding of clicks to whole widget pixels."""
     return len(points) == len(expected) and all(
         abs(p[0] - e[0]) <= tol and abs(p[1] - e[1]) <= tol for p, e in zip(points, expected))
+
+
+SQUARE = [(100.0, 100.0), (300.0, 100.0), (300.0, 250.0), (100.0, 250.0)]
+
+
+def draw_square(qtbot, window) -> None:
+    """A polygon drawn with the polygon tool through SQUARE's corners, closed with Enter."""
+    window.set_tool("polygon")
+    for x, y in SQUARE:
+        click(qtbot, window.canvas, x, y)
+    key(qtbot, window.canvas, Qt.Key.Key_Return)

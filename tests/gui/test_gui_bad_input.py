@@ -6,17 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from tests.gui.helpers import click, disk_shapes, key, shot
-
-SQUARE = [(100.0, 100.0), (300.0, 100.0), (300.0, 250.0), (100.0, 250.0)]
-
-
-def draw_square(qtbot, window) -> None:
-    window.set_tool("polygon")
-    for x, y in SQUARE:
-        click(qtbot, window.canvas, x, y)
-    key(qtbot, window.canvas, Qt.Key.Key_Return)
-
+from tests.gui.helpers import disk_shapes, draw_square, key, shot
 
 def test_broken_image_shows_message_and_broken_mark(make_window, demo_project, qtbot):
     (demo_project / "zz_truncated.jpg").write_bytes((demo_project / "street_000.jpg").read_bytes()[:600])

@@ -16,17 +16,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 from core.annotation import Annotation, Shape
 from core.labelme_json import write_annotation
 from tests.conftest import shared_data
-from tests.gui.helpers import click, key, shot
-
-SQUARE = [(100.0, 100.0), (300.0, 100.0), (300.0, 250.0), (100.0, 250.0)]
-
-
-def draw_square(qtbot, window) -> None:
-    window.set_tool("polygon")
-    for x, y in SQUARE:
-        click(qtbot, window.canvas, x, y)
-    key(qtbot, window.canvas, Qt.Key.Key_Return)
-
+from tests.gui.helpers import draw_square, key, shot
 
 def write_labelme(path: Path, labels: list[str], width: int = 640, height: int = 480) -> None:
     """A valid sidecar written the way another tool would: a new file renamed over the old one."""
